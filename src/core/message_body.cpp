@@ -1,0 +1,109 @@
+// MessageBody: memory first, anonymous temp file after the limit.
+#include "core/message_body.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mailseal::core {
+
+MessageBody::MessageBody(std::filesystem::path spill_dir, std::size_t memory_limit)
+    : spill_dir_(std::move(spill_dir)), memory_limit_(memory_limit) {}
+
+MessageBody::~MessageBody() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+MessageBody::MessageBody(MessageBody&& other) noexcept
+    : spill_dir_(std::move(other.spill_dir_)),
+      memory_limit_(other.memory_limit_),
+      memory_(std::move(other.memory_)),
+      fd_(other.fd_),
+      size_(other.size_),
+      error_(other.error_) {
+  other.fd_ = -1;
+  other.size_ = 0;
+}
+
+MessageBody& MessageBody::operator=(MessageBody&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    spill_dir_ = std::move(other.spill_dir_);
+    memory_limit_ = other.memory_limit_;
+    memory_ = std::move(other.memory_);
+    fd_ = other.fd_;
+    size_ = other.size_;
+    error_ = other.error_;
+    other.fd_ = -1;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+static bool write_all(int fd, const char* p, std::size_t n, std::error_code& ec) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ec = std::error_code(errno, std::generic_category());
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+void MessageBody::spill() {
+  fd_ = ::open(spill_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    error_ = std::error_code(errno, std::generic_category());
+    return;
+  }
+  if (write_all(fd_, memory_.data(), memory_.size(), error_)) {
+    std::string().swap(memory_);
+  }
+}
+
+void MessageBody::append(std::string_view bytes) {
+  if (error_ || bytes.empty()) return;
+  if (fd_ < 0 && memory_.size() + bytes.size() > memory_limit_) spill();
+  if (error_) return;
+  if (fd_ >= 0) {
+    if (!write_all(fd_, bytes.data(), bytes.size(), error_)) return;
+  } else {
+    memory_.append(bytes);
+  }
+  size_ += bytes.size();
+}
+
+long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
+  if (offset >= size_) return 0;
+  n = std::min(n, size_ - offset);
+  if (fd_ < 0) {
+    std::memcpy(buf, memory_.data() + offset, n);
+    return static_cast<long>(n);
+  }
+  while (true) {
+    ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    return static_cast<long>(r);
+  }
+}
+
+std::string MessageBody::to_string() const {
+  if (fd_ < 0) return memory_;
+  std::string out(size_, '\0');
+  std::size_t off = 0;
+  while (off < size_) {
+    long r = read_at(off, out.data() + off, size_ - off);
+    if (r <= 0) break;
+    off += static_cast<std::size_t>(r);
+  }
+  out.resize(off);
+  return out;
+}
+
+}  // namespace mailseal::core

@@ -1,0 +1,243 @@
+// One client transaction toward an SMTP or LMTP next hop. Every failure becomes a reply
+// with an enhanced status code: connection trouble is 4.4.x (the sender retries), the
+// next hop's own refusals are passed on with their code.
+#include "delivery/smtp_client.h"
+
+#include <fmt/format.h>
+
+#include "net/transport.h"
+#include "smtp/data_decoder.h"
+#include "smtp/line_buffer.h"
+#include "util/strings.h"
+
+namespace mailseal::delivery {
+
+namespace asio = net::asio;
+using smtp::make_reply;
+using smtp::Reply;
+
+namespace {
+
+// Thrown inside a transaction to end it with a reply for every recipient.
+struct Abort {
+  Reply reply;
+};
+
+class ClientConversation {
+ public:
+  ClientConversation(net::Transport& t, const core::NextHopConfig& c) : t_(t), c_(c) {}
+
+  net::awaitable<smtp::ParsedReply> read_reply(std::chrono::seconds timeout) {
+    t_.expires_after(timeout);
+    while (true) {
+      smtp::ParsedReply r;
+      std::size_t used = smtp::parse_reply(in_, r);
+      if (used > 0) {
+        in_.erase(0, used);
+        if (r.code == 0) throw Abort{make_reply(451, "4.5.0", "Next hop sent a malformed reply")};
+        co_return r;
+      }
+      if (in_.size() > 64 * 1024) throw Abort{make_reply(451, "4.5.0", "Next hop reply too long")};
+      char buf[8192];
+      std::size_t n = co_await t_.read_some(asio::buffer(buf));
+      in_.append(buf, n);
+    }
+  }
+  net::awaitable<void> send(std::string_view s, std::chrono::seconds timeout) {
+    t_.expires_after(timeout);
+    co_await t_.write(s);
+  }
+  void reset_input() { in_.clear(); }
+
+ private:
+  net::Transport& t_;
+  const core::NextHopConfig& c_;
+  std::string in_;
+};
+
+Reply from_next_hop(const smtp::ParsedReply& r, std::string_view stage) {
+  std::string enhanced = r.enhanced;
+  if (enhanced.empty()) enhanced = r.code >= 500 ? "5.0.0" : r.code >= 400 ? "4.0.0" : "2.0.0";
+  std::string text = r.code >= 400 ? fmt::format("Next hop refused {}: {}", stage, util::printable(r.text, 300))
+                                   : util::printable(r.text, 300);
+  return make_reply(r.code, enhanced, text);
+}
+
+struct Extensions {
+  bool pipelining = false, starttls = false, eightbit = false, smtputf8 = false, size = false;
+};
+
+Extensions parse_extensions(const std::string& text) {
+  Extensions e;
+  for (auto line : util::split(text, '\n')) {
+    auto kw = util::to_lower(line.substr(0, line.find(' ')));
+    if (kw == "pipelining") e.pipelining = true;
+    else if (kw == "starttls") e.starttls = true;
+    else if (kw == "8bitmime") e.eightbit = true;
+    else if (kw == "smtputf8") e.smtputf8 = true;
+    else if (kw == "size") e.size = true;
+  }
+  return e;
+}
+
+}  // namespace
+
+SmtpNextHop::SmtpNextHop(core::NextHopConfig config, std::string hostname)
+    : config_(std::move(config)), hostname_(std::move(hostname)), tls_(asio::ssl::context::tls_client) {
+  tls_.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                   asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (config_.tls == core::TlsPolicy::verify) {
+    if (config_.ca_file.empty()) tls_.set_default_verify_paths();
+    else tls_.load_verify_file(config_.ca_file.string());
+  }
+}
+
+std::string SmtpNextHop::describe() const {
+  return fmt::format("{} {}:{}", config_.kind == core::NextHopKind::lmtp ? "lmtp" : "smtp", config_.host, config_.port);
+}
+
+net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& request) {
+  auto executor = co_await asio::this_coro::executor;
+  const bool lmtp = config_.kind == core::NextHopKind::lmtp;
+  net::tcp::socket socket(executor);
+  net::Transport t(std::move(socket));
+  t.start_watchdog();
+  ClientConversation conv(t, config_);
+  try {
+    // Connect.
+    t.expires_after(config_.connect_timeout);
+    net::tcp::resolver resolver(executor);
+    try {
+      auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port), net::use_awaitable);
+      co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      throw Abort{make_reply(451, t.timed_out() ? "4.4.1" : "4.4.1",
+                             fmt::format("Next hop {} not reachable ({}), try again later", describe(),
+                                         t.timed_out() ? "connect timeout" : e.code().message()))};
+    }
+    auto greeting = co_await conv.read_reply(config_.command_timeout);
+    if (greeting.code != 220) throw Abort{from_next_hop(greeting, "the connection")};
+
+    auto hello = [&]() -> net::awaitable<smtp::ParsedReply> {
+      co_await conv.send(fmt::format("{} {}\r\n", lmtp ? "LHLO" : "EHLO", hostname_), config_.command_timeout);
+      co_return co_await conv.read_reply(config_.command_timeout);
+    };
+    auto ehlo = co_await hello();
+    if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, lmtp ? "LHLO" : "EHLO")};
+    Extensions ext = parse_extensions(ehlo.text);
+
+    if (config_.tls != core::TlsPolicy::none && ext.starttls) {
+      co_await conv.send("STARTTLS\r\n", config_.command_timeout);
+      auto r = co_await conv.read_reply(config_.command_timeout);
+      if (r.code == 220) {
+        conv.reset_input();
+        t.expires_after(config_.command_timeout);
+        try {
+          std::string name = config_.tls_name.empty() ? config_.host : config_.tls_name;
+          co_await t.tls_client_handshake(tls_, name, config_.tls == core::TlsPolicy::verify ? name : "");
+        } catch (const boost::system::system_error& e) {
+          throw Abort{make_reply(451, "4.7.5", fmt::format("TLS with next hop failed: {}", e.code().message()))};
+        }
+        ehlo = co_await hello();
+        if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, "EHLO after STARTTLS")};
+        ext = parse_extensions(ehlo.text);
+      } else if (config_.tls == core::TlsPolicy::verify) {
+        throw Abort{make_reply(451, "4.7.5", "Next hop refused STARTTLS and TLS is required")};
+      }
+    } else if (config_.tls == core::TlsPolicy::verify) {
+      throw Abort{make_reply(451, "4.7.5", "Next hop does not offer STARTTLS and TLS is required")};
+    }
+
+    const auto& env = *request.envelope;
+    if (env.smtputf8 && !ext.smtputf8)
+      throw Abort{make_reply(550, "5.6.7", "Next hop does not support SMTPUTF8 (RFC 6531 3.5)")};
+    std::string mail = "MAIL FROM:<" + env.sender + ">";
+    if (ext.size) mail += fmt::format(" SIZE={}", request.prefix.size() + request.body->size());
+    if (env.body_8bit && ext.eightbit) mail += " BODY=8BITMIME";
+    if (env.smtputf8) mail += " SMTPUTF8";
+    mail += "\r\n";
+
+    // With PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920 3.1).
+    std::vector<std::string> commands{mail};
+    for (const auto& r : request.recipients) commands.push_back("RCPT TO:<" + r + ">\r\n");
+    commands.push_back("DATA\r\n");
+    std::vector<smtp::ParsedReply> replies;
+    if (ext.pipelining) {
+      std::string all;
+      for (auto& c : commands) all += c;
+      co_await conv.send(all, config_.command_timeout);
+      for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(co_await conv.read_reply(config_.command_timeout));
+    } else {
+      for (auto& c : commands) {
+        co_await conv.send(c, config_.command_timeout);
+        replies.push_back(co_await conv.read_reply(config_.command_timeout));
+        if (replies.size() == 1 && replies[0].code != 250) break;
+      }
+    }
+    if (replies[0].code != 250) throw Abort{from_next_hop(replies[0], "the sender")};
+
+    DeliveryResult result;
+    std::vector<std::string> accepted;
+    for (std::size_t i = 0; i < request.recipients.size(); ++i) {
+      const auto& rr = replies.size() > i + 1 ? replies[i + 1] : replies.back();
+      if (rr.code / 100 == 2) accepted.push_back(request.recipients[i]);
+      else result.recipients.push_back({request.recipients[i], from_next_hop(rr, "the recipient")});
+    }
+    const auto& data_reply = replies.back();
+    if (accepted.empty()) {
+      co_await conv.send("QUIT\r\n", config_.command_timeout);
+      result.summary = result.recipients.empty() ? "" : result.recipients.front().reply.brief();
+      t.close();
+      co_return result;
+    }
+    if (data_reply.code != 354) throw Abort{from_next_hop(data_reply, "DATA")};
+
+    // Stream the body, dot-stuffed, in 64 KB writes.
+    smtp::DotStuffer stuffer;
+    std::string out;
+    stuffer.feed(request.prefix, out);
+    auto reader = request.body->reader();
+    std::string chunk(64 * 1024, '\0');
+    while (true) {
+      long n = reader.read(chunk.data(), chunk.size());
+      if (n < 0) throw Abort{make_reply(451, "4.3.0", "Cannot read the message body")};
+      if (n == 0) break;
+      stuffer.feed(std::string_view(chunk.data(), static_cast<std::size_t>(n)), out);
+      if (out.size() >= 64 * 1024) {
+        co_await conv.send(out, config_.data_timeout);
+        out.clear();
+      }
+    }
+    stuffer.finish(out);
+    co_await conv.send(out, config_.data_timeout);
+
+    // SMTP: one reply for the transaction; LMTP: one per accepted recipient (RFC 2033 4.2).
+    for (std::size_t i = 0; i < (lmtp ? accepted.size() : 1); ++i) {
+      auto final_reply = co_await conv.read_reply(config_.data_timeout);
+      Reply mapped = from_next_hop(final_reply, "the message");
+      if (lmtp) {
+        result.recipients.push_back({accepted[i], mapped});
+      } else {
+        for (auto& a : accepted) result.recipients.push_back({a, mapped});
+      }
+      if (result.summary.empty()) result.summary = mapped.brief();
+    }
+    try {
+      co_await conv.send("QUIT\r\n", config_.command_timeout);
+    } catch (...) {
+    }
+    t.close();
+    co_return result;
+  } catch (const Abort& a) {
+    t.close();
+    co_return all_recipients(request, a.reply);
+  } catch (const boost::system::system_error& e) {
+    const bool timeout = t.timed_out();
+    t.close();
+    co_return all_recipients(request, make_reply(451, timeout ? "4.4.2" : "4.4.2",
+                                                 fmt::format("Next hop {} {}, try again later", describe(),
+                                                             timeout ? "timed out" : "dropped the connection (" + e.code().message() + ")")));
+  }
+}
+
+}  // namespace mailseal::delivery

@@ -1,0 +1,65 @@
+// The one interface every key source implements (own SQLite store today; LDAP, PKCS#11,
+// PostgreSQL, WKD/DANE later). The gateway asks sources in configured order.
+// Addresses: the domain is compared case-insensitively, the local part exactly
+// (RFC 5321 2.4); normalise_address() is the one place that rule lives.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/openssl_ptr.h"
+
+namespace mailseal::keys {
+
+enum class KeyKind { smime, openpgp };
+
+// A public certificate for an address. For S/MIME `cert` is set; OpenPGP keys (issue 4)
+// will carry their transferable public key bytes in `openpgp`.
+struct PublicKeyRecord {
+  std::string address;
+  KeyKind kind = KeyKind::smime;
+  crypto::X509Ptr cert;
+  std::string openpgp;       // binary transferable public key (OpenPGP only)
+  std::string fingerprint;   // SHA-256 hex of the DER certificate, or OpenPGP fingerprint
+  std::string source;        // "sqlite", "ldap", ...
+};
+
+// A secret key usable for one address (signing as sender, decrypting as recipient).
+// The key material stays inside the object; it is never logged or copied to disk plain.
+struct SecretKeyRecord {
+  std::string address;
+  KeyKind kind = KeyKind::smime;
+  crypto::X509Ptr cert;                    // the certificate that goes with the key
+  crypto::PKeyPtr key;                     // S/MIME private key (may be a PKCS#11 handle later)
+  std::vector<crypto::X509Ptr> chain;      // intermediate certificates to send along
+  std::string openpgp;                     // OpenPGP secret key bytes (issue 4)
+  std::string fingerprint;
+};
+
+// Failure of a source itself (database unreadable, directory down): maps to a 4xx.
+struct SourceError {
+  std::string source;
+  std::string reason;
+};
+
+class KeySource {
+ public:
+  virtual ~KeySource() = default;
+  virtual std::string name() const = 0;
+  // Certificates/keys for an address, newest valid first. Empty = none found.
+  virtual std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
+                                                   std::optional<SourceError>& error) = 0;
+  virtual std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
+                                                   std::optional<SourceError>& error) = 0;
+  // Trust anchors (CA certificates) and CRLs to verify signers against.
+  virtual std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>& error) = 0;
+  virtual std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) = 0;
+};
+
+// "Alice@Example.ORG" -> "Alice@example.org": domain lower-cased, local part kept exact.
+std::string normalise_address(std::string_view address);
+
+}  // namespace mailseal::keys

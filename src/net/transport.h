@@ -1,0 +1,54 @@
+// A TCP connection that may be upgraded to TLS in the middle (STARTTLS, RFC 3207), with
+// one deadline watchdog: when the deadline passes, pending operations are cancelled and
+// timed_out() turns true. Used by both the SMTP server and the SMTP/LMTP client.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "net/asio.h"
+
+namespace mailseal::net {
+
+class Transport {
+ public:
+  explicit Transport(tcp::socket socket);
+  ~Transport();
+
+  awaitable<std::size_t> read_some(asio::mutable_buffer buffer);
+  awaitable<void> write(std::string_view bytes);
+  awaitable<void> tls_server_handshake(asio::ssl::context& ctx);
+  // verify_name empty = no verification (opportunistic TLS).
+  awaitable<void> tls_client_handshake(asio::ssl::context& ctx, const std::string& sni,
+                                       const std::string& verify_name);
+
+  bool tls() const { return tls_ != nullptr; }
+  std::string tls_version() const;
+  tcp::socket& socket() { return socket_; }
+
+  // Arms the deadline; a pending or later operation past it fails and timed_out() is set.
+  void expires_after(std::chrono::steady_clock::duration d);
+  void expire_now();
+  // After a timeout: allow one more exchange (e.g. the 421 reply) under a new deadline.
+  void reset_timeout();          // e.g. shutdown: wake an idle read
+  bool timed_out() const { return timed_out_; }
+  void close();
+  // Starts the watchdog coroutine; must be called once, on the connection's executor.
+  void start_watchdog();
+
+ private:
+  awaitable<void> watchdog();
+
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool timed_out_ = false;
+  bool closed_ = false;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace mailseal::net

@@ -1,0 +1,106 @@
+// run_daemon: wiring of listeners, relays, threads and signals.
+#include "server/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "delivery/next_hop.h"
+#include "net/asio.h"
+#include "server/listener.h"
+#include "server/relay.h"
+
+namespace mailseal::server {
+
+namespace asio = net::asio;
+
+namespace {
+
+std::unique_ptr<asio::ssl::context> make_server_tls(const core::TlsServerConfig& tls) {
+  if (!tls.enabled()) return nullptr;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  ctx->use_certificate_chain_file(tls.certificate.string());
+  ctx->use_private_key_file(tls.key.string(), asio::ssl::context::pem);
+  return ctx;
+}
+
+}  // namespace
+
+int run_daemon(const core::Config& config, Filters filters) {
+  const unsigned threads = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::filesystem::path spill_dir = config.state_dir / "tmp";
+  std::error_code ec;
+  std::filesystem::create_directories(spill_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create {}: {}", spill_dir.string(), ec.message());
+    return 1;
+  }
+  asio::io_context io(static_cast<int>(threads));
+  asio::thread_pool crypto_pool(threads);
+
+  std::unique_ptr<asio::ssl::context> inside_tls, outside_tls;
+  try {
+    inside_tls = make_server_tls(config.inside.tls);
+    outside_tls = make_server_tls(config.outside.tls);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot load TLS certificate or key: {}", e.what());
+    return 1;
+  }
+  Relay inside_relay(delivery::make_next_hop(config.inside.next_hop, config.hostname), filters.inside, crypto_pool);
+  Relay outside_relay(delivery::make_next_hop(config.outside.next_hop, config.hostname), filters.outside, crypto_pool);
+  auto inside = std::make_shared<Listener>(
+      io, ListenerContext{config, config.inside, Side::inside, inside_relay, inside_tls.get(), spill_dir});
+  auto outside = std::make_shared<Listener>(
+      io, ListenerContext{config, config.outside, Side::outside, outside_relay, outside_tls.get(), spill_dir});
+  try {
+    inside->bind();
+    outside->bind();
+  } catch (const boost::system::system_error& e) {
+    spdlog::critical("cannot listen: {}", e.what());
+    return 1;
+  }
+  inside->start();
+  outside->start();
+  spdlog::info("mailseal listening: inside {}:{} -> {}, outside {}:{} -> {}", config.inside.address,
+               config.inside.port, inside_relay.describe(), config.outside.address, config.outside.port,
+               outside_relay.describe());
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  asio::steady_timer grace(io);
+  signals.async_wait([&](const boost::system::error_code& err, int sig) {
+    if (err) return;
+    spdlog::info("signal {}: stopping; finishing transactions in flight (up to {}s)", sig,
+                 config.shutdown_grace.count());
+    inside->stop_accepting();
+    outside->stop_accepting();
+    inside->shutdown_connections();
+    outside->shutdown_connections();
+    auto deadline = std::chrono::steady_clock::now() + config.shutdown_grace;
+    // Wait until every connection has ended or the grace period is over.
+    asio::co_spawn(
+        io,
+        [&, deadline]() -> asio::awaitable<void> {
+          while (inside->active() + outside->active() > 0 && std::chrono::steady_clock::now() < deadline) {
+            grace.expires_after(std::chrono::milliseconds(50));
+            co_await grace.async_wait(asio::use_awaitable);
+          }
+          if (inside->active() + outside->active() > 0)
+            spdlog::warn("grace period over: closing {} connections", inside->active() + outside->active());
+          io.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  crypto_pool.join();
+  spdlog::info("mailseal stopped");
+  return 0;
+}
+
+}  // namespace mailseal::server

@@ -1,0 +1,83 @@
+// Relay: filter, deliver each copy, aggregate.
+#include "server/relay.h"
+
+#include <spdlog/spdlog.h>
+
+namespace mailseal::server {
+
+namespace asio = net::asio;
+
+Relay::Relay(std::unique_ptr<delivery::NextHop> next_hop, core::MessageFilter* filter,
+             asio::thread_pool& crypto_pool)
+    : next_hop_(std::move(next_hop)), filter_(filter), pool_(crypto_pool) {}
+
+smtp::Reply aggregate_replies(const std::vector<delivery::RecipientResult>& results,
+                              const std::string& id, const std::string& summary) {
+  std::size_t accepted = 0;
+  const smtp::Reply* first_transient = nullptr;
+  const smtp::Reply* first_permanent = nullptr;
+  for (const auto& r : results) {
+    if (r.reply.positive()) ++accepted;
+    else if (r.reply.transient() && !first_transient) first_transient = &r.reply;
+    else if (r.reply.permanent() && !first_permanent) first_permanent = &r.reply;
+  }
+  if (!results.empty() && accepted == results.size())
+    return smtp::make_reply(250, "2.0.0", "Ok: " + id + " relayed (next hop: " + summary + ")");
+  if (accepted == 0) {
+    // A transient failure wins: the client retries the whole message later.
+    if (first_transient) return *first_transient;
+    if (first_permanent) return *first_permanent;
+    return smtp::make_reply(451, "4.3.0", "No recipient could be delivered");
+  }
+  // Some recipients were taken by the next hop, others refused after we had accepted them
+  // at RCPT. A failure reply now would duplicate the delivered copies, so the message is
+  // answered 250 and the refused recipients are logged (proxy mode has no queue to bounce
+  // from; see docs/ARCHITECTURE.md).
+  for (const auto& r : results)
+    if (!r.reply.positive())
+      spdlog::warn("msg id={} recipient refused by next hop after acceptance: {}", id, r.reply.brief());
+  return smtp::make_reply(250, "2.0.0", "Ok: " + id + " relayed to " + std::to_string(accepted) + " of " +
+                                            std::to_string(results.size()) + " recipients");
+}
+
+net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope, const core::ClientInfo& client,
+                                          const core::MessageBody& body, std::string prefix,
+                                          std::string id) {
+  RelayOutcome outcome;
+  std::vector<delivery::RecipientResult> results;
+  std::string summary;
+  if (!filter_) {
+    delivery::DeliveryRequest req{&envelope, envelope.recipients, prefix, &body, id};
+    auto r = co_await next_hop_->deliver(req);
+    results = std::move(r.recipients);
+    summary = r.summary;
+  } else {
+    // Public-key work runs on the crypto pool; the I/O thread goes on serving others.
+    auto home = co_await asio::this_coro::executor;
+    co_await asio::post(pool_, asio::use_awaitable);
+    core::FilterResult filtered;
+    try {
+      filtered = filter_->process(envelope, client, body);
+    } catch (const std::exception& e) {
+      spdlog::error("msg id={} filter failed: {}", id, e.what());
+      filtered.refusal = smtp::make_reply(451, "4.3.0", "Internal error while processing the message");
+    }
+    co_await asio::post(home, asio::use_awaitable);
+    outcome.filter_summary = filtered.summary;
+    if (filtered.refusal) {
+      outcome.reply = *filtered.refusal;
+      co_return outcome;
+    }
+    for (auto& copy : filtered.copies) {
+      delivery::DeliveryRequest req{&envelope, copy.recipients, prefix, &copy.body, id};
+      auto r = co_await next_hop_->deliver(req);
+      for (auto& x : r.recipients) results.push_back(std::move(x));
+      if (summary.empty()) summary = r.summary;
+    }
+  }
+  outcome.next_hop_summary = summary;
+  outcome.reply = aggregate_replies(results, id, summary);
+  co_return outcome;
+}
+
+}  // namespace mailseal::server

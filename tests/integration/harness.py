@@ -1,0 +1,258 @@
+"""Test harness: runs the real mailseal binary on ephemeral loopback ports with an inline
+configuration, and a scriptable SMTP sink to play the next hop. Used by every
+integration test; no mocks of mailseal itself."""
+
+import os
+import re
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+MAILSEAL_BIN = os.environ.get("MAILSEAL_BIN", str(Path(__file__).resolve().parents[2] / "build/src/mailseal"))
+SOURCE_DIR = Path(os.environ.get("MAILSEAL_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Mailseal:
+    """One mailseal daemon. `inside`/`outside`/`server` are TOML fragments merged into a
+    default configuration whose next hops are Maildirs under the temp dir."""
+
+    def __init__(self, tmp: Path, inside="", outside="", server="", inside_next_hop=None,
+                 outside_next_hop=None, extra=""):
+        self.tmp = Path(tmp)
+        self.inside_port = free_port()
+        self.outside_port = free_port()
+        self.state = self.tmp / "state"
+        inside_next_hop = inside_next_hop or f'kind = "maildir"\npath = "{self.tmp}/outbound"'
+        outside_next_hop = outside_next_hop or f'kind = "maildir"\npath = "{self.tmp}/mail/%r"'
+        self.config_path = self.tmp / "mailseal.toml"
+        self.config_path.write_text(f"""
+[server]
+hostname = "gw.test"
+state_dir = "{self.state}"
+log_level = "debug"
+shutdown_grace = "5s"
+{server}
+
+[inside]
+listen = "127.0.0.1:{self.inside_port}"
+client_networks = ["127.0.0.0/8"]
+{inside}
+
+[inside.next_hop]
+{inside_next_hop}
+
+[outside]
+listen = "127.0.0.1:{self.outside_port}"
+internal_domains = ["example.org"]
+{outside}
+
+[outside.next_hop]
+{outside_next_hop}
+{extra}
+""")
+        self.log_path = self.tmp / "mailseal.log"
+        self.proc = None
+
+    def start(self):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MAILSEAL_BIN, "serve", "--config", str(self.config_path)],
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_port(self.inside_port)
+            wait_port(self.outside_port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError("mailseal did not start:\n" + self.log())
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log_file.close()
+        return self.proc.returncode if self.proc else None
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def maildir_messages(self, folder):
+        new = Path(folder) / "new"
+        return sorted(new.iterdir()) if new.exists() else []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class SmtpClient:
+    """A raw SMTP client that sends exact bytes and reads exact replies."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """Reads one (possibly multi-line) reply; returns (code, full text)."""
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed; got so far: %r" % (b"".join(lines) + self.buf))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            lines.append(line + b"\n")
+            if len(line) < 4 or line[3:4] != b"-":
+                text = b"".join(lines).decode(errors="replace")
+                return int(line[:3]), text
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection (EOF) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+class SinkHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        sink = self.server.sink
+        if sink.on_connect == "drop":
+            return
+        self.wfile.write(b"220 sink.test ESMTP\r\n")
+        envelope = {"from": None, "rcpt": [], "data": b""}
+        while True:
+            line = self.rfile.readline(100000)
+            if not line:
+                return
+            cmd = line.decode(errors="replace").strip()
+            verb = cmd[:4].upper()
+            if verb in ("EHLO", "LHLO"):
+                exts = ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 200000000"]
+                self.wfile.write(("250-sink.test\r\n" + "".join(f"250-{e}\r\n" for e in exts[:-1]) + f"250 {exts[-1]}\r\n").encode())
+            elif verb == "HELO":
+                self.wfile.write(b"250 sink.test\r\n")
+            elif verb == "MAIL":
+                envelope = {"from": cmd, "rcpt": [], "data": b""}
+                self.wfile.write(b"250 2.1.0 Ok\r\n")
+            elif verb == "RCPT":
+                addr = re.search(r"<(.*)>", cmd).group(1)
+                reply = sink.rcpt_replies.get(addr, "250 2.1.5 Ok")
+                if reply.startswith("250"):
+                    envelope["rcpt"].append(addr)
+                self.wfile.write((reply + "\r\n").encode())
+            elif verb == "DATA":
+                self.wfile.write(b"354 go ahead\r\n")
+                self.wfile.flush()
+                data = b""
+                while True:
+                    l = self.rfile.readline()
+                    if not l:
+                        return
+                    if l == b".\r\n":
+                        break
+                    if sink.on_data == "drop" and len(data) > 100:
+                        return
+                    data += l[1:] if l.startswith(b".") else l
+                envelope["data"] = data
+                if sink.delay:
+                    time.sleep(sink.delay)
+                with sink.lock:
+                    if sink.data_reply.startswith("250"):
+                        sink.messages.append(envelope)
+                self.wfile.write((sink.data_reply + "\r\n").encode())
+            elif verb == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 Ok\r\n")
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class PySink:
+    """A scriptable SMTP next hop: records messages (dot-unstuffed) and answers as told."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.messages = []
+        self.lock = threading.Lock()
+        self.rcpt_replies = {}
+        self.data_reply = "250 2.0.0 Ok: queued"
+        self.on_connect = "greet"
+        self.on_data = "normal"
+        self.delay = 0
+
+    def start(self):
+        self.server = _Server(("127.0.0.1", self.port), SinkHandler)
+        self.server.sink = self
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def next_hop(self, kind="smtp", extra=""):
+        return f'kind = "{kind}"\nhost = "127.0.0.1"\nport = {self.port}\ntls = "none"\n{extra}'
+
+    def wait_messages(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.messages) >= n:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise TimeoutError(f"sink got {len(self.messages)} of {n} messages")
