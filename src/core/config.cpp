@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/config_reader.h"
 #include "util/strings.h"
@@ -29,10 +29,14 @@ void read_next_hop(ConfigReader& r, const toml::table* t, const std::string& pre
     return;
   }
   std::string kind = r.get_string(*t, prefix, "kind", "maildir");
-  if (kind == "smtp") hop.kind = NextHopKind::smtp;
-  else if (kind == "lmtp") hop.kind = NextHopKind::lmtp;
-  else if (kind == "maildir") hop.kind = NextHopKind::maildir;
-  else r.error(t->get("kind"), prefix + ".kind must be \"smtp\", \"lmtp\" or \"maildir\"");
+  if (kind == "smtp")
+    hop.kind = NextHopKind::smtp;
+  else if (kind == "lmtp")
+    hop.kind = NextHopKind::lmtp;
+  else if (kind == "maildir")
+    hop.kind = NextHopKind::maildir;
+  else
+    r.error(t->get("kind"), prefix + ".kind must be \"smtp\", \"lmtp\" or \"maildir\"");
   if (hop.kind == NextHopKind::maildir) {
     hop.path = r.get_path(*t, prefix, "path", "", true);
   } else {
@@ -40,10 +44,14 @@ void read_next_hop(ConfigReader& r, const toml::table* t, const std::string& pre
     hop.port = static_cast<std::uint16_t>(r.get_int(*t, prefix, "port", 25, 1, 65535));
   }
   std::string tls = r.get_string(*t, prefix, "tls", "opportunistic");
-  if (tls == "none") hop.tls = TlsPolicy::none;
-  else if (tls == "opportunistic") hop.tls = TlsPolicy::opportunistic;
-  else if (tls == "verify") hop.tls = TlsPolicy::verify;
-  else r.error(t->get("tls"), prefix + ".tls must be \"none\", \"opportunistic\" or \"verify\"");
+  if (tls == "none")
+    hop.tls = TlsPolicy::none;
+  else if (tls == "opportunistic")
+    hop.tls = TlsPolicy::opportunistic;
+  else if (tls == "verify")
+    hop.tls = TlsPolicy::verify;
+  else
+    r.error(t->get("tls"), prefix + ".tls must be \"none\", \"opportunistic\" or \"verify\"");
   hop.ca_file = r.get_path(*t, prefix, "ca_file", "", false);
   hop.tls_name = r.get_string(*t, prefix, "tls_name", hop.host);
   hop.connect_timeout = r.get_duration(*t, prefix, "connect_timeout", hop.connect_timeout);
@@ -60,13 +68,15 @@ void read_listener(ConfigReader& r, const toml::table& root, const std::string& 
     r.error(nullptr, "missing [" + name + "] table");
     return;
   }
-  std::string listen = r.get_string(*t, name, "listen", "127.0.0.1:" + std::to_string(default_port));
+  std::string listen =
+      r.get_string(*t, name, "listen", "127.0.0.1:" + std::to_string(default_port));
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     r.error(t->get("listen"), name + ".listen must be ADDRESS:PORT, e.g. \"127.0.0.1:10025\"");
   } else {
     l.address = listen.substr(0, colon);
-    if (l.address.size() > 2 && l.address.front() == '[') l.address = l.address.substr(1, l.address.size() - 2);
+    if (l.address.size() > 2 && l.address.front() == '[')
+      l.address = l.address.substr(1, l.address.size() - 2);
     int port = 0;
     try {
       port = std::stoi(listen.substr(colon + 1));
@@ -77,22 +87,31 @@ void read_listener(ConfigReader& r, const toml::table& root, const std::string& 
     l.port = static_cast<std::uint16_t>(port);
   }
   for (const auto& [node, text] : r.get_string_list(*t, name, "client_networks")) {
-    if (auto n = parse_network(text)) l.client_networks.push_back(*n);
-    else r.error(node, name + ".client_networks: \"" + text + "\" is not a CIDR network");
+    if (auto n = parse_network(text))
+      l.client_networks.push_back(*n);
+    else
+      r.error(node, name + ".client_networks: \"" + text + "\" is not a CIDR network");
   }
   for (const auto& [node, text] : r.get_string_list(*t, name, "internal_domains"))
     l.internal_domains.push_back(util::to_lower(text));
-  l.max_message_size = r.get_size(*t, name, "max_message_size", l.max_message_size, 1024, std::size_t{1} << 32);
+  l.max_message_size =
+      r.get_size(*t, name, "max_message_size", l.max_message_size, 1024, std::size_t{1} << 32);
   l.max_recipients = r.get_size(*t, name, "max_recipients", l.max_recipients, 1, 100000);
   l.max_connections = r.get_size(*t, name, "max_connections", l.max_connections, 1, 100000);
-  l.max_connections_per_client = r.get_size(*t, name, "max_connections_per_client", l.max_connections_per_client, 1, 100000);
+  l.max_connections_per_client =
+      r.get_size(*t, name, "max_connections_per_client", l.max_connections_per_client, 1, 100000);
   l.max_errors = r.get_size(*t, name, "max_errors", l.max_errors, 1, 1000);
-  l.max_command_length = r.get_size(*t, name, "max_command_length", l.max_command_length, 512, 65536);
+  l.max_command_length =
+      r.get_size(*t, name, "max_command_length", l.max_command_length, 512, 65536);
   l.max_line_length = r.get_size(*t, name, "max_line_length", l.max_line_length, 78, 1 << 20);
   std::string bare = r.get_string(*t, name, "bare_line_endings", "refuse");
-  if (bare == "refuse") l.bare_line_endings = smtp::BareLineEndings::refuse;
-  else if (bare == "normalise") l.bare_line_endings = smtp::BareLineEndings::normalise;
-  else r.error(t->get("bare_line_endings"), name + ".bare_line_endings must be \"refuse\" or \"normalise\"");
+  if (bare == "refuse")
+    l.bare_line_endings = smtp::BareLineEndings::refuse;
+  else if (bare == "normalise")
+    l.bare_line_endings = smtp::BareLineEndings::normalise;
+  else
+    r.error(t->get("bare_line_endings"),
+            name + ".bare_line_endings must be \"refuse\" or \"normalise\"");
   l.idle_timeout = r.get_duration(*t, name, "idle_timeout", l.idle_timeout);
   l.data_timeout = r.get_duration(*t, name, "data_timeout", l.data_timeout);
   l.require_tls = r.get_bool(*t, name, "require_tls", false);
@@ -137,7 +156,8 @@ std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view tex
   read_listener(r, root, "inside", 10025, c.inside);
   read_listener(r, root, "outside", 10026, c.outside);
   if (c.inside.client_networks.empty())
-    r.error(root["inside"].node(), "inside.client_networks must list at least one network (the LAN mail server)");
+    r.error(root["inside"].node(),
+            "inside.client_networks must list at least one network (the LAN mail server)");
   if (c.outside.internal_domains.empty())
     r.error(root["outside"].node(), "outside.internal_domains must list at least one domain");
   if (c.inside.address == c.outside.address && c.inside.port == c.outside.port)

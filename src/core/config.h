@@ -16,7 +16,7 @@
 
 namespace mailseal::core {
 
-struct Network {  // CIDR block, e.g. 10.0.0.0/8 or ::1/128
+struct Network {                           // CIDR block, e.g. 10.0.0.0/8 or ::1/128
   std::array<std::uint8_t, 16> address{};  // IPv4 stored as IPv4-mapped IPv6
   int prefix = 128;
   bool contains(const std::array<std::uint8_t, 16>& addr) const;
@@ -30,12 +30,12 @@ enum class TlsPolicy { none, opportunistic, verify };
 
 struct NextHopConfig {
   NextHopKind kind = NextHopKind::maildir;
-  std::string host;                // smtp/lmtp
+  std::string host;  // smtp/lmtp
   std::uint16_t port = 25;
-  std::filesystem::path path;      // maildir; "%r" is replaced by the recipient address
+  std::filesystem::path path;  // maildir; "%r" is replaced by the recipient address
   TlsPolicy tls = TlsPolicy::opportunistic;
-  std::filesystem::path ca_file;   // for tls = "verify"; empty = system store
-  std::string tls_name;            // name expected in the certificate; default: host
+  std::filesystem::path ca_file;  // for tls = "verify"; empty = system store
+  std::string tls_name;           // name expected in the certificate; default: host
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
@@ -48,11 +48,11 @@ struct TlsServerConfig {
 };
 
 struct ListenerConfig {
-  std::string name;            // "inside" or "outside"
+  std::string name;  // "inside" or "outside"
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
-  std::vector<Network> client_networks;      // inside: who may connect
-  std::vector<std::string> internal_domains; // outside: accepted recipient domains
+  std::vector<Network> client_networks;       // inside: who may connect
+  std::vector<std::string> internal_domains;  // outside: accepted recipient domains
   std::size_t max_message_size = 50 * 1024 * 1024;
   std::size_t max_recipients = 1000;
   std::size_t max_connections = 2500;
@@ -69,7 +69,7 @@ struct ListenerConfig {
 };
 
 struct Config {
-  std::filesystem::path file;       // where it was read from
+  std::filesystem::path file;  // where it was read from
   std::string hostname = "localhost";
   std::filesystem::path state_dir;  // absolute
   unsigned workers = 0;             // I/O threads; 0 = number of cores

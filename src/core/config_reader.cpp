@@ -6,7 +6,8 @@
 namespace mailseal::core {
 
 void ConfigReader::error(const toml::node* node, std::string message) {
-  errors_.push_back({file_, node ? static_cast<int>(node->source().begin.line) : 0, std::move(message)});
+  errors_.push_back(
+      {file_, node ? static_cast<int>(node->source().begin.line) : 0, std::move(message)});
 }
 
 void ConfigReader::error_at(int line, std::string message) {
@@ -40,13 +41,15 @@ long long ConfigReader::get_int(const toml::table& t, const std::string& prefix,
     return def;
   }
   if (*v < min || *v > max) {
-    error(n, full(prefix, key) + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    error(n, full(prefix, key) + " must be between " + std::to_string(min) + " and " +
+                 std::to_string(max));
     return def;
   }
   return *v;
 }
 
-bool ConfigReader::get_bool(const toml::table& t, const std::string& prefix, const char* key, bool def) {
+bool ConfigReader::get_bool(const toml::table& t, const std::string& prefix, const char* key,
+                            bool def) {
   const toml::node* n = use(t, key);
   if (!n) return def;
   if (auto v = n->value<bool>(); v && n->is_boolean()) return *v;
@@ -90,7 +93,8 @@ std::size_t ConfigReader::get_size(const toml::table& t, const std::string& pref
     return def;
   }
   if (v < min || v > max) {
-    error(n, full(prefix, key) + " must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes");
+    error(n, full(prefix, key) + " must be between " + std::to_string(min) + " and " +
+                 std::to_string(max) + " bytes");
     return def;
   }
   return static_cast<std::size_t>(v);
@@ -109,14 +113,16 @@ std::chrono::seconds ConfigReader::get_duration(const toml::table& t, const std:
     ok = parse_with_unit(*s, "smh", {1, 60, 3600}, v);
   }
   if (!ok || v == 0 || v > 7 * 24 * 3600) {
-    error(n, full(prefix, key) + " must be a duration between 1s and 7 days: seconds, or \"30s\", \"5m\", \"1h\"");
+    error(n, full(prefix, key) +
+                 " must be a duration between 1s and 7 days: seconds, or \"30s\", \"5m\", \"1h\"");
     return def;
   }
   return std::chrono::seconds(v);
 }
 
 std::filesystem::path ConfigReader::get_path(const toml::table& t, const std::string& prefix,
-                                             const char* key, const std::string& def, bool required) {
+                                             const char* key, const std::string& def,
+                                             bool required) {
   std::string s = get_string(t, prefix, key, def, required);
   if (s.empty()) return {};
   std::filesystem::path p(s);
@@ -135,8 +141,10 @@ std::vector<std::pair<const toml::node*, std::string>> ConfigReader::get_string_
     return out;
   }
   for (const toml::node& item : *a) {
-    if (auto v = item.value<std::string>()) out.emplace_back(&item, *v);
-    else error(&item, full(prefix, key) + " must contain only strings");
+    if (auto v = item.value<std::string>())
+      out.emplace_back(&item, *v);
+    else
+      error(&item, full(prefix, key) + " must contain only strings");
   }
   return out;
 }

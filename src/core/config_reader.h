@@ -2,12 +2,12 @@
 // read so that unknown (misspelt) keys are reported instead of silently ignored.
 #pragma once
 
+#include <toml++/toml.h>
 #include <chrono>
 #include <filesystem>
 #include <initializer_list>
 #include <set>
 #include <string>
-#include <toml++/toml.h>
 #include <utility>
 #include <vector>
 
@@ -26,8 +26,8 @@ class ConfigReader {
 
   std::string get_string(const toml::table& t, const std::string& prefix, const char* key,
                          const std::string& def, bool required = false);
-  long long get_int(const toml::table& t, const std::string& prefix, const char* key,
-                    long long def, long long min, long long max);
+  long long get_int(const toml::table& t, const std::string& prefix, const char* key, long long def,
+                    long long min, long long max);
   bool get_bool(const toml::table& t, const std::string& prefix, const char* key, bool def);
   // Integer bytes or a string with K/M/G suffix ("50M").
   std::size_t get_size(const toml::table& t, const std::string& prefix, const char* key,
@@ -38,8 +38,9 @@ class ConfigReader {
   // Relative paths are resolved against the configuration file's directory.
   std::filesystem::path get_path(const toml::table& t, const std::string& prefix, const char* key,
                                  const std::string& def, bool required);
-  std::vector<std::pair<const toml::node*, std::string>> get_string_list(
-      const toml::table& t, const std::string& prefix, const char* key);
+  std::vector<std::pair<const toml::node*, std::string>> get_string_list(const toml::table& t,
+                                                                         const std::string& prefix,
+                                                                         const char* key);
   void check_unknown(const toml::table& t, const std::string& prefix,
                      std::initializer_list<const char*> also_known = {});
 

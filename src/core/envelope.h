@@ -17,9 +17,9 @@ struct Envelope {
 
 // Where the message came from, for trace headers, logs and policy.
 struct ClientInfo {
-  std::string address;    // "192.0.2.1" or "2001:db8::1"
+  std::string address;  // "192.0.2.1" or "2001:db8::1"
   unsigned short port = 0;
-  std::string helo;       // as given in EHLO/HELO
+  std::string helo;  // as given in EHLO/HELO
   bool tls = false;
   std::string tls_version;  // "TLSv1.3" when tls
 };

@@ -5,18 +5,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace mailseal::delivery {
 
 namespace {
 
 smtp::Reply io_error(int err, const char* what) {
-  if (err == ENOSPC || err == EDQUOT) return smtp::make_reply(452, "4.3.1", "Insufficient system storage");
-  return smtp::make_reply(451, "4.3.0", fmt::format("Local delivery failed ({}: {})", what, std::strerror(err)));
+  if (err == ENOSPC || err == EDQUOT)
+    return smtp::make_reply(452, "4.3.1", "Insufficient system storage");
+  return smtp::make_reply(451, "4.3.0",
+                          fmt::format("Local delivery failed ({}: {})", what, std::strerror(err)));
 }
 
 bool ensure_dir(const std::filesystem::path& p) {
@@ -53,12 +55,14 @@ std::filesystem::path MaildirNextHop::folder_for(const std::string& recipient) c
   return t;
 }
 
-smtp::Reply MaildirNextHop::write_one(const std::filesystem::path& folder, const DeliveryRequest& request) {
+smtp::Reply MaildirNextHop::write_one(const std::filesystem::path& folder,
+                                      const DeliveryRequest& request) {
   for (const char* sub : {"tmp", "new", "cur"})
     if (!ensure_dir(folder / sub)) return io_error(errno ? errno : EACCES, "mkdir");
   auto now = std::chrono::system_clock::now().time_since_epoch();
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
-  std::string name = fmt::format("{}.M{}P{}Q{}.{}", us / 1000000, us % 1000000, ::getpid(), ++counter_, hostname_);
+  std::string name =
+      fmt::format("{}.M{}P{}Q{}.{}", us / 1000000, us % 1000000, ::getpid(), ++counter_, hostname_);
   std::filesystem::path tmp = folder / "tmp" / name;
   std::filesystem::path dst = folder / "new" / name;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -28,10 +28,10 @@ struct DeliveryResult {
 
 struct DeliveryRequest {
   const core::Envelope* envelope = nullptr;
-  std::vector<std::string> recipients;   // this copy's recipients
-  std::string_view prefix;               // trace headers prepended to the body
+  std::vector<std::string> recipients;  // this copy's recipients
+  std::string_view prefix;              // trace headers prepended to the body
   const core::MessageBody* body = nullptr;
-  std::string id;                        // mailseal's message id, for logs
+  std::string id;  // mailseal's message id, for logs
 };
 
 class NextHop {

@@ -58,8 +58,9 @@ class ClientConversation {
 Reply from_next_hop(const smtp::ParsedReply& r, std::string_view stage) {
   std::string enhanced = r.enhanced;
   if (enhanced.empty()) enhanced = r.code >= 500 ? "5.0.0" : r.code >= 400 ? "4.0.0" : "2.0.0";
-  std::string text = r.code >= 400 ? fmt::format("Next hop refused {}: {}", stage, util::printable(r.text, 300))
-                                   : util::printable(r.text, 300);
+  std::string text =
+      r.code >= 400 ? fmt::format("Next hop refused {}: {}", stage, util::printable(r.text, 300))
+                    : util::printable(r.text, 300);
   return make_reply(r.code, enhanced, text);
 }
 
@@ -71,11 +72,16 @@ Extensions parse_extensions(const std::string& text) {
   Extensions e;
   for (auto line : util::split(text, '\n')) {
     auto kw = util::to_lower(line.substr(0, line.find(' ')));
-    if (kw == "pipelining") e.pipelining = true;
-    else if (kw == "starttls") e.starttls = true;
-    else if (kw == "8bitmime") e.eightbit = true;
-    else if (kw == "smtputf8") e.smtputf8 = true;
-    else if (kw == "size") e.size = true;
+    if (kw == "pipelining")
+      e.pipelining = true;
+    else if (kw == "starttls")
+      e.starttls = true;
+    else if (kw == "8bitmime")
+      e.eightbit = true;
+    else if (kw == "smtputf8")
+      e.smtputf8 = true;
+    else if (kw == "size")
+      e.size = true;
   }
   return e;
 }
@@ -83,17 +89,22 @@ Extensions parse_extensions(const std::string& text) {
 }  // namespace
 
 SmtpNextHop::SmtpNextHop(core::NextHopConfig config, std::string hostname)
-    : config_(std::move(config)), hostname_(std::move(hostname)), tls_(asio::ssl::context::tls_client) {
+    : config_(std::move(config)),
+      hostname_(std::move(hostname)),
+      tls_(asio::ssl::context::tls_client) {
   tls_.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                    asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   if (config_.tls == core::TlsPolicy::verify) {
-    if (config_.ca_file.empty()) tls_.set_default_verify_paths();
-    else tls_.load_verify_file(config_.ca_file.string());
+    if (config_.ca_file.empty())
+      tls_.set_default_verify_paths();
+    else
+      tls_.load_verify_file(config_.ca_file.string());
   }
 }
 
 std::string SmtpNextHop::describe() const {
-  return fmt::format("{} {}:{}", config_.kind == core::NextHopKind::lmtp ? "lmtp" : "smtp", config_.host, config_.port);
+  return fmt::format("{} {}:{}", config_.kind == core::NextHopKind::lmtp ? "lmtp" : "smtp",
+                     config_.host, config_.port);
 }
 
 net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& request) {
@@ -108,18 +119,21 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     t.expires_after(config_.connect_timeout);
     net::tcp::resolver resolver(executor);
     try {
-      auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port), net::use_awaitable);
+      auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port),
+                                                       net::use_awaitable);
       co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
     } catch (const boost::system::system_error& e) {
-      throw Abort{make_reply(451, t.timed_out() ? "4.4.1" : "4.4.1",
-                             fmt::format("Next hop {} not reachable ({}), try again later", describe(),
-                                         t.timed_out() ? "connect timeout" : e.code().message()))};
+      throw Abort{
+          make_reply(451, t.timed_out() ? "4.4.1" : "4.4.1",
+                     fmt::format("Next hop {} not reachable ({}), try again later", describe(),
+                                 t.timed_out() ? "connect timeout" : e.code().message()))};
     }
     auto greeting = co_await conv.read_reply(config_.command_timeout);
     if (greeting.code != 220) throw Abort{from_next_hop(greeting, "the connection")};
 
     auto hello = [&]() -> net::awaitable<smtp::ParsedReply> {
-      co_await conv.send(fmt::format("{} {}\r\n", lmtp ? "LHLO" : "EHLO", hostname_), config_.command_timeout);
+      co_await conv.send(fmt::format("{} {}\r\n", lmtp ? "LHLO" : "EHLO", hostname_),
+                         config_.command_timeout);
       co_return co_await conv.read_reply(config_.command_timeout);
     };
     auto ehlo = co_await hello();
@@ -134,9 +148,11 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
         t.expires_after(config_.command_timeout);
         try {
           std::string name = config_.tls_name.empty() ? config_.host : config_.tls_name;
-          co_await t.tls_client_handshake(tls_, name, config_.tls == core::TlsPolicy::verify ? name : "");
+          co_await t.tls_client_handshake(tls_, name,
+                                          config_.tls == core::TlsPolicy::verify ? name : "");
         } catch (const boost::system::system_error& e) {
-          throw Abort{make_reply(451, "4.7.5", fmt::format("TLS with next hop failed: {}", e.code().message()))};
+          throw Abort{make_reply(451, "4.7.5",
+                                 fmt::format("TLS with next hop failed: {}", e.code().message()))};
         }
         ehlo = co_await hello();
         if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, "EHLO after STARTTLS")};
@@ -166,7 +182,8 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
       std::string all;
       for (auto& c : commands) all += c;
       co_await conv.send(all, config_.command_timeout);
-      for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(co_await conv.read_reply(config_.command_timeout));
+      for (std::size_t i = 0; i < commands.size(); ++i)
+        replies.push_back(co_await conv.read_reply(config_.command_timeout));
     } else {
       for (auto& c : commands) {
         co_await conv.send(c, config_.command_timeout);
@@ -180,8 +197,10 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     std::vector<std::string> accepted;
     for (std::size_t i = 0; i < request.recipients.size(); ++i) {
       const auto& rr = replies.size() > i + 1 ? replies[i + 1] : replies.back();
-      if (rr.code / 100 == 2) accepted.push_back(request.recipients[i]);
-      else result.recipients.push_back({request.recipients[i], from_next_hop(rr, "the recipient")});
+      if (rr.code / 100 == 2)
+        accepted.push_back(request.recipients[i]);
+      else
+        result.recipients.push_back({request.recipients[i], from_next_hop(rr, "the recipient")});
     }
     const auto& data_reply = replies.back();
     if (accepted.empty()) {
@@ -234,9 +253,12 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
   } catch (const boost::system::system_error& e) {
     const bool timeout = t.timed_out();
     t.close();
-    co_return all_recipients(request, make_reply(451, timeout ? "4.4.2" : "4.4.2",
-                                                 fmt::format("Next hop {} {}, try again later", describe(),
-                                                             timeout ? "timed out" : "dropped the connection (" + e.code().message() + ")")));
+    co_return all_recipients(
+        request,
+        make_reply(451, timeout ? "4.4.2" : "4.4.2",
+                   fmt::format("Next hop {} {}, try again later", describe(),
+                               timeout ? "timed out"
+                                       : "dropped the connection (" + e.code().message() + ")")));
   }
 }
 

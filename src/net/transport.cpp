@@ -6,9 +6,13 @@
 namespace mailseal::net {
 
 Transport::Transport(tcp::socket socket)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), alive_(std::make_shared<bool>(true)) {}
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      alive_(std::make_shared<bool>(true)) {}
 
-Transport::~Transport() { *alive_ = false; }
+Transport::~Transport() {
+  *alive_ = false;
+}
 
 awaitable<std::size_t> Transport::read_some(asio::mutable_buffer buffer) {
   if (timed_out_) throw boost::system::system_error(asio::error::timed_out);

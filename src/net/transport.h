@@ -33,7 +33,7 @@ class Transport {
   void expires_after(std::chrono::steady_clock::duration d);
   void expire_now();
   // After a timeout: allow one more exchange (e.g. the 421 reply) under a new deadline.
-  void reset_timeout();          // e.g. shutdown: wake an idle read
+  void reset_timeout();  // e.g. shutdown: wake an idle read
   bool timed_out() const { return timed_out_; }
   void close();
   // Starts the watchdog coroutine; must be called once, on the connection's executor.

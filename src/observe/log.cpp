@@ -17,12 +17,15 @@ void init_logging(const std::string& level) {
 }
 
 std::string format_message_log(const MessageLogRecord& r) {
-  return fmt::format("msg id={} side={} client={} from=<{}> rcpts={} size={}{}{} reply=\"{}\" ms={}",
-                     r.id, r.side, r.client, util::printable(r.sender, 256), r.recipients, r.size,
-                     r.filter.empty() ? "" : " filter=", util::printable(r.filter),
-                     util::printable(r.reply, 300), r.elapsed.count());
+  return fmt::format(
+      "msg id={} side={} client={} from=<{}> rcpts={} size={}{}{} reply=\"{}\" ms={}", r.id, r.side,
+      r.client, util::printable(r.sender, 256), r.recipients, r.size,
+      r.filter.empty() ? "" : " filter=", util::printable(r.filter), util::printable(r.reply, 300),
+      r.elapsed.count());
 }
 
-void log_message(const MessageLogRecord& r) { spdlog::info("{}", format_message_log(r)); }
+void log_message(const MessageLogRecord& r) {
+  spdlog::info("{}", format_message_log(r));
+}
 
 }  // namespace mailseal::observe

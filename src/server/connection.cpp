@@ -31,7 +31,8 @@ Connection::Connection(net::tcp::socket socket, std::shared_ptr<Listener> listen
       listener_(std::move(listener)),
       ctx_(listener_->context()),
       policy_(ctx_.side, ctx_.listener, ctx_.config.hostname, ctx_.relay.filter()),
-      session_(session_options(ctx_), policy_, core::ClientInfo{client_address, client_port, "", false, ""}) {}
+      session_(session_options(ctx_), policy_,
+               core::ClientInfo{client_address, client_port, "", false, ""}) {}
 
 void Connection::request_shutdown() {
   auto self = shared_from_this();
@@ -98,9 +99,9 @@ net::awaitable<smtp::Step> Connection::receive_data() {
 
 net::awaitable<smtp::Step> Connection::deliver() {
   const auto& env = session_.envelope();
-  std::string received = smtp::received_header(session_.client(), ctx_.config.hostname, session_.protocol_name(),
-                                               message_id_, env.recipients.size() == 1 ? env.recipients[0] : "",
-                                               std::time(nullptr));
+  std::string received = smtp::received_header(
+      session_.client(), ctx_.config.hostname, session_.protocol_name(), message_id_,
+      env.recipients.size() == 1 ? env.recipients[0] : "", std::time(nullptr));
   auto outcome = co_await ctx_.relay.relay(env, session_.client(), *body_, received, message_id_);
   observe::MessageLogRecord rec;
   rec.id = message_id_;
@@ -111,7 +112,8 @@ net::awaitable<smtp::Step> Connection::deliver() {
   rec.size = body_->size();
   rec.filter = outcome.filter_summary;
   rec.reply = outcome.reply.brief();
-  rec.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - data_started_);
+  rec.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - data_started_);
   observe::log_message(rec);
   body_.reset();
   co_return session_.on_delivered(outcome.reply);
@@ -174,7 +176,8 @@ net::awaitable<void> Connection::run() {
         step = {};
         continue;
       }
-      step = res == smtp::LineBuffer::Result::too_long ? session_.on_line_too_long() : session_.on_line(line);
+      step = res == smtp::LineBuffer::Result::too_long ? session_.on_line_too_long()
+                                                       : session_.on_line(line);
     }
     // Best effort: the last reply (221, 421) may not reach a client that already left.
     if (!out_.empty()) {
@@ -187,8 +190,9 @@ net::awaitable<void> Connection::run() {
     }
   } catch (const boost::system::system_error& e) {
     if (body_) {
-      spdlog::info("conn client={} side={} disconnected during DATA after {} bytes ({})", session_.client().address,
-                   ctx_.listener.name, body_->size(), transport_.timed_out() ? "timeout" : e.code().message());
+      spdlog::info("conn client={} side={} disconnected during DATA after {} bytes ({})",
+                   session_.client().address, ctx_.listener.name, body_->size(),
+                   transport_.timed_out() ? "timeout" : e.code().message());
     }
   }
   transport_.close();

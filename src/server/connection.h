@@ -17,8 +17,8 @@ namespace mailseal::server {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(net::tcp::socket socket, std::shared_ptr<Listener> listener, std::string client_address,
-             unsigned short client_port);
+  Connection(net::tcp::socket socket, std::shared_ptr<Listener> listener,
+             std::string client_address, unsigned short client_port);
   net::awaitable<void> run();
   // Thread-safe: asks the connection to finish (idle: now with 421; busy: after the reply).
   void request_shutdown();

@@ -30,7 +30,8 @@ std::unique_ptr<asio::ssl::context> make_server_tls(const core::TlsServerConfig&
 }  // namespace
 
 int run_daemon(const core::Config& config, Filters filters) {
-  const unsigned threads = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads =
+      config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   std::filesystem::path spill_dir = config.state_dir / "tmp";
   std::error_code ec;
   std::filesystem::create_directories(spill_dir, ec);
@@ -49,12 +50,16 @@ int run_daemon(const core::Config& config, Filters filters) {
     spdlog::critical("cannot load TLS certificate or key: {}", e.what());
     return 1;
   }
-  Relay inside_relay(delivery::make_next_hop(config.inside.next_hop, config.hostname), filters.inside, crypto_pool);
-  Relay outside_relay(delivery::make_next_hop(config.outside.next_hop, config.hostname), filters.outside, crypto_pool);
-  auto inside = std::make_shared<Listener>(
-      io, ListenerContext{config, config.inside, Side::inside, inside_relay, inside_tls.get(), spill_dir});
-  auto outside = std::make_shared<Listener>(
-      io, ListenerContext{config, config.outside, Side::outside, outside_relay, outside_tls.get(), spill_dir});
+  Relay inside_relay(delivery::make_next_hop(config.inside.next_hop, config.hostname),
+                     filters.inside, crypto_pool);
+  Relay outside_relay(delivery::make_next_hop(config.outside.next_hop, config.hostname),
+                      filters.outside, crypto_pool);
+  auto inside =
+      std::make_shared<Listener>(io, ListenerContext{config, config.inside, Side::inside,
+                                                     inside_relay, inside_tls.get(), spill_dir});
+  auto outside =
+      std::make_shared<Listener>(io, ListenerContext{config, config.outside, Side::outside,
+                                                     outside_relay, outside_tls.get(), spill_dir});
   try {
     inside->bind();
     outside->bind();
@@ -65,8 +70,8 @@ int run_daemon(const core::Config& config, Filters filters) {
   inside->start();
   outside->start();
   spdlog::info("mailseal listening: inside {}:{} -> {}, outside {}:{} -> {}", config.inside.address,
-               config.inside.port, inside_relay.describe(), config.outside.address, config.outside.port,
-               outside_relay.describe());
+               config.inside.port, inside_relay.describe(), config.outside.address,
+               config.outside.port, outside_relay.describe());
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   asio::steady_timer grace(io);
@@ -83,12 +88,14 @@ int run_daemon(const core::Config& config, Filters filters) {
     asio::co_spawn(
         io,
         [&, deadline]() -> asio::awaitable<void> {
-          while (inside->active() + outside->active() > 0 && std::chrono::steady_clock::now() < deadline) {
+          while (inside->active() + outside->active() > 0 &&
+                 std::chrono::steady_clock::now() < deadline) {
             grace.expires_after(std::chrono::milliseconds(50));
             co_await grace.async_wait(asio::use_awaitable);
           }
           if (inside->active() + outside->active() > 0)
-            spdlog::warn("grace period over: closing {} connections", inside->active() + outside->active());
+            spdlog::warn("grace period over: closing {} connections",
+                         inside->active() + outside->active());
           io.stop();
         },
         asio::detached);

@@ -10,7 +10,8 @@ namespace mailseal::server {
 
 namespace asio = net::asio;
 
-Listener::Listener(asio::io_context& io, ListenerContext ctx) : io_(io), ctx_(std::move(ctx)), acceptor_(io) {}
+Listener::Listener(asio::io_context& io, ListenerContext ctx)
+    : io_(io), ctx_(std::move(ctx)), acceptor_(io) {}
 
 void Listener::bind() {
   net::tcp::endpoint ep(asio::ip::make_address(ctx_.listener.address), ctx_.listener.port);
@@ -21,7 +22,8 @@ void Listener::bind() {
 }
 
 void Listener::start() {
-  asio::co_spawn(io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+  asio::co_spawn(
+      io_, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
 }
 
 void Listener::stop_accepting() {
@@ -44,7 +46,8 @@ void Listener::shutdown_connections() {
 std::optional<std::string> Listener::admit(const std::string& client) {
   std::lock_guard lock(mutex_);
   if (stopping_) return "4.3.2 Service shutting down, try again later";
-  if (total_.load() >= ctx_.listener.max_connections) return "4.3.2 Too many connections, try again later";
+  if (total_.load() >= ctx_.listener.max_connections)
+    return "4.3.2 Too many connections, try again later";
   auto& n = per_client_[client];
   if (n >= ctx_.listener.max_connections_per_client) {
     if (n == 0) per_client_.erase(client);
@@ -57,7 +60,8 @@ std::optional<std::string> Listener::admit(const std::string& client) {
 
 void Listener::release(const std::string& client, Connection* conn) {
   std::lock_guard lock(mutex_);
-  if (auto it = per_client_.find(client); it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  if (auto it = per_client_.find(client); it != per_client_.end() && --it->second == 0)
+    per_client_.erase(it);
   --total_;
   for (auto it = connections_.begin(); it != connections_.end(); ++it) {
     if (it->get() == conn) {
@@ -71,7 +75,8 @@ net::awaitable<void> Listener::accept_loop() {
   while (true) {
     net::tcp::socket socket(asio::make_strand(io_));
     boost::system::error_code accept_error;
-    co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, accept_error));
+    co_await acceptor_.async_accept(socket,
+                                    asio::redirect_error(asio::use_awaitable, accept_error));
     if (accept_error) {
       if (accept_error == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // EMFILE and friends: log, back off briefly, keep serving.
@@ -84,27 +89,29 @@ net::awaitable<void> Listener::accept_loop() {
     auto remote = socket.remote_endpoint(ec);
     if (ec) continue;
     auto addr = remote.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
     std::string client = addr.to_string();
     socket.set_option(net::tcp::no_delay(true), ec);
     if (auto refusal = admit(client)) {
       // RFC 5321 3.1: 421 instead of the greeting, then close.
       auto text = std::make_shared<std::string>("421 " + *refusal + "\r\n");
       auto s = std::make_shared<net::tcp::socket>(std::move(socket));
-      asio::async_write(*s, asio::buffer(*text),
-                        [s, text](auto, auto) {
-                          boost::system::error_code ignored;
-                          s->close(ignored);
-                        });
+      asio::async_write(*s, asio::buffer(*text), [s, text](auto, auto) {
+        boost::system::error_code ignored;
+        s->close(ignored);
+      });
       spdlog::info("conn client={} side={} refused: {}", client, ctx_.listener.name, *refusal);
       continue;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), shared_from_this(), client, remote.port());
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), shared_from_this(), client, remote.port());
     {
       std::lock_guard lock(mutex_);
       connections_.insert(conn);
     }
-    asio::co_spawn(conn->socket_executor(), [conn] { return conn->run(); }, asio::detached);
+    asio::co_spawn(
+        conn->socket_executor(), [conn] { return conn->run(); }, asio::detached);
   }
 }
 

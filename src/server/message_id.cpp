@@ -13,8 +13,9 @@ std::string new_message_id() {
   static constexpr char kBase32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
   static std::atomic<unsigned> sequence{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  auto us = static_cast<unsigned long long>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  auto us = static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
   std::string id(16, '0');
   for (int i = 9; i >= 0; --i, us >>= 5) id[static_cast<std::size_t>(i)] = kBase32[us & 31];
   unsigned seq = sequence.fetch_add(1);

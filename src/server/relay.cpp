@@ -17,9 +17,12 @@ smtp::Reply aggregate_replies(const std::vector<delivery::RecipientResult>& resu
   const smtp::Reply* first_transient = nullptr;
   const smtp::Reply* first_permanent = nullptr;
   for (const auto& r : results) {
-    if (r.reply.positive()) ++accepted;
-    else if (r.reply.transient() && !first_transient) first_transient = &r.reply;
-    else if (r.reply.permanent() && !first_permanent) first_permanent = &r.reply;
+    if (r.reply.positive())
+      ++accepted;
+    else if (r.reply.transient() && !first_transient)
+      first_transient = &r.reply;
+    else if (r.reply.permanent() && !first_permanent)
+      first_permanent = &r.reply;
   }
   if (!results.empty() && accepted == results.size())
     return smtp::make_reply(250, "2.0.0", "Ok: " + id + " relayed (next hop: " + summary + ")");
@@ -35,12 +38,15 @@ smtp::Reply aggregate_replies(const std::vector<delivery::RecipientResult>& resu
   // from; see docs/ARCHITECTURE.md).
   for (const auto& r : results)
     if (!r.reply.positive())
-      spdlog::warn("msg id={} recipient refused by next hop after acceptance: {}", id, r.reply.brief());
-  return smtp::make_reply(250, "2.0.0", "Ok: " + id + " relayed to " + std::to_string(accepted) + " of " +
-                                            std::to_string(results.size()) + " recipients");
+      spdlog::warn("msg id={} recipient refused by next hop after acceptance: {}", id,
+                   r.reply.brief());
+  return smtp::make_reply(250, "2.0.0",
+                          "Ok: " + id + " relayed to " + std::to_string(accepted) + " of " +
+                              std::to_string(results.size()) + " recipients");
 }
 
-net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope, const core::ClientInfo& client,
+net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
+                                          const core::ClientInfo& client,
                                           const core::MessageBody& body, std::string prefix,
                                           std::string id) {
   RelayOutcome outcome;
@@ -60,7 +66,8 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope, const 
       filtered = filter_->process(envelope, client, body);
     } catch (const std::exception& e) {
       spdlog::error("msg id={} filter failed: {}", id, e.what());
-      filtered.refusal = smtp::make_reply(451, "4.3.0", "Internal error while processing the message");
+      filtered.refusal =
+          smtp::make_reply(451, "4.3.0", "Internal error while processing the message");
     }
     co_await asio::post(home, asio::use_awaitable);
     outcome.filter_summary = filtered.summary;

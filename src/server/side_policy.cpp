@@ -11,7 +11,8 @@ std::optional<smtp::Reply> SidePolicy::check_connect(const core::ClientInfo& cli
   if (ip)
     for (const auto& n : config_.client_networks)
       if (n.contains(*ip)) return std::nullopt;
-  return smtp::make_reply(554, "5.7.1", hostname_ + " Access denied: this listener serves only the inside mail server");
+  return smtp::make_reply(
+      554, "5.7.1", hostname_ + " Access denied: this listener serves only the inside mail server");
 }
 
 bool SidePolicy::is_internal_domain(std::string_view address) const {
@@ -28,7 +29,8 @@ std::optional<smtp::Reply> SidePolicy::check_recipient(const core::ClientInfo& c
     // RFC 5321 4.5.1: postmaster (no domain) is always accepted and is internal.
     const bool postmaster = smtp::domain_of(recipient).empty();
     if (!postmaster && !is_internal_domain(recipient))
-      return smtp::make_reply(550, "5.7.1", "Relaying denied: recipient is not in an internal domain");
+      return smtp::make_reply(550, "5.7.1",
+                              "Relaying denied: recipient is not in an internal domain");
   } else if (smtp::domain_of(recipient).empty()) {
     return smtp::make_reply(550, "5.1.3", "Recipient address needs a domain");
   }

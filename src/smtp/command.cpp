@@ -102,7 +102,11 @@ bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    int extra = c < 0x80           ? 0
+                : (c >> 5) == 0x6  ? 1
+                : (c >> 4) == 0xe  ? 2
+                : (c >> 3) == 0x1e ? 3
+                                   : -1;
     if (extra < 0 || (extra == 1 && c < 0xc2)) return false;
     if (extra > 0 && i + static_cast<std::size_t>(extra) >= s.size()) return false;
     for (int k = 1; k <= extra; ++k)
@@ -128,9 +132,10 @@ std::string_view domain_of(std::string_view address) {
 
 std::variant<PathArgument, Reply> parse_path_argument(std::string_view argument,
                                                       std::string_view keyword,
-                                                      bool null_path_allowed,
-                                                      bool utf8_allowed) {
-  const Reply syntax = make_reply(501, "5.5.4", "Syntax: " + std::string(keyword == "FROM" ? "MAIL FROM:<address>" : "RCPT TO:<address>"));
+                                                      bool null_path_allowed, bool utf8_allowed) {
+  const Reply syntax = make_reply(
+      501, "5.5.4",
+      "Syntax: " + std::string(keyword == "FROM" ? "MAIL FROM:<address>" : "RCPT TO:<address>"));
   if (!util::istarts_with(argument, keyword) || argument.size() <= keyword.size() ||
       argument[keyword.size()] != ':')
     return syntax;

@@ -12,8 +12,23 @@
 
 namespace mailseal::smtp {
 
-enum class Verb { ehlo, helo, mail, rcpt, data, rset, noop, quit, vrfy, expn, help, starttls,
-                  bdat, auth, unknown };
+enum class Verb {
+  ehlo,
+  helo,
+  mail,
+  rcpt,
+  data,
+  rset,
+  noop,
+  quit,
+  vrfy,
+  expn,
+  help,
+  starttls,
+  bdat,
+  auth,
+  unknown
+};
 
 struct Command {
   Verb verb = Verb::unknown;
@@ -34,8 +49,7 @@ struct PathArgument {
 // argument itself carries SMTPUTF8. Returns the exact refusal on bad syntax.
 std::variant<PathArgument, Reply> parse_path_argument(std::string_view argument,
                                                       std::string_view keyword,
-                                                      bool null_path_allowed,
-                                                      bool utf8_allowed);
+                                                      bool null_path_allowed, bool utf8_allowed);
 
 // Mailbox syntax check (RFC 5321 4.1.2 / RFC 6531 3.3); limits of RFC 5321 4.5.3.1.
 bool valid_mailbox(std::string_view address, bool utf8_allowed);

@@ -23,7 +23,9 @@ void LineBuffer::clear() {
   discarding_ = false;
 }
 
-bool LineBuffer::has_line() const { return data_.find('\n', start_) != std::string::npos; }
+bool LineBuffer::has_line() const {
+  return data_.find('\n', start_) != std::string::npos;
+}
 
 LineBuffer::Result LineBuffer::next_line(std::size_t max_length, std::string& line) {
   while (true) {
@@ -72,7 +74,8 @@ std::size_t parse_reply(std::string_view in, ParsedReply& out) {
     // Enhanced status code "d.ddd.ddd " at the start of the text (RFC 2034).
     std::size_t sp = text.find(' ');
     std::string_view first = text.substr(0, sp);
-    if (first.size() >= 5 && first[1] == '.' && (first[0] == '2' || first[0] == '4' || first[0] == '5')) {
+    if (first.size() >= 5 && first[1] == '.' &&
+        (first[0] == '2' || first[0] == '4' || first[0] == '5')) {
       if (out.enhanced.empty()) out.enhanced = std::string(first);
       text = sp == std::string_view::npos ? std::string_view{} : text.substr(sp + 1);
     }

@@ -8,9 +8,9 @@
 namespace mailseal::smtp {
 
 struct Reply {
-  int code = 0;              // 250, 451, 554 ...
-  std::string enhanced;      // "2.0.0"; empty for greeting/EHLO-style replies
-  std::string text;          // may contain '\n' for multi-line replies
+  int code = 0;          // 250, 451, 554 ...
+  std::string enhanced;  // "2.0.0"; empty for greeting/EHLO-style replies
+  std::string text;      // may contain '\n' for multi-line replies
 
   bool positive() const { return code >= 200 && code < 400; }
   bool transient() const { return code >= 400 && code < 500; }

@@ -20,7 +20,8 @@ Step Session::error(Reply r) {
   ++errors_;
   if (errors_ > options_.max_errors) {
     Step s = reply(r);
-    s.output += make_reply(421, "4.7.0", options_.hostname + " Too many errors, closing connection").wire();
+    s.output +=
+        make_reply(421, "4.7.0", options_.hostname + " Too many errors, closing connection").wire();
     s.next = Next::close;
     phase_ = Phase::closed;
     return s;
@@ -147,13 +148,15 @@ void Session::on_tls_established(std::string tls_version) {
 }
 
 Step Session::on_timeout() {
-  return reply(make_reply(421, "4.4.2", options_.hostname + " Timeout exceeded, closing connection"),
-               Next::close);
+  return reply(
+      make_reply(421, "4.4.2", options_.hostname + " Timeout exceeded, closing connection"),
+      Next::close);
 }
 
 Step Session::on_shutdown() {
-  return reply(make_reply(421, "4.3.2", options_.hostname + " Service shutting down, try again later"),
-               Next::close);
+  return reply(
+      make_reply(421, "4.3.2", options_.hostname + " Service shutting down, try again later"),
+      Next::close);
 }
 
 std::string Session::protocol_name() const {

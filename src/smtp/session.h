@@ -23,7 +23,7 @@ struct SessionOptions {
   std::size_t max_recipients = 1000;
   std::size_t max_errors = 10;  // error replies before the session is closed with 421
   bool starttls_available = false;
-  bool require_tls = false;     // MAIL refused (530 5.7.0) until STARTTLS
+  bool require_tls = false;  // MAIL refused (530 5.7.0) until STARTTLS
 };
 
 class SessionPolicy {
@@ -38,11 +38,11 @@ class SessionPolicy {
 };
 
 enum class Next {
-  none,        // read the next command
-  start_tls,   // discard buffered input, do the TLS handshake, then on_tls_established()
-  read_data,   // read the DATA stream, then on_data_end()
-  deliver,     // filter and relay the message, then on_delivered()
-  close        // flush output and close the connection
+  none,       // read the next command
+  start_tls,  // discard buffered input, do the TLS handshake, then on_tls_established()
+  read_data,  // read the DATA stream, then on_data_end()
+  deliver,    // filter and relay the message, then on_delivered()
+  close       // flush output and close the connection
 };
 
 struct Step {

@@ -10,7 +10,8 @@ namespace mailseal::smtp {
 Step Session::do_ehlo(const Command& cmd, bool extended) {
   std::string_view name = util::trim(cmd.argument);
   if (name.empty() || name.find(' ') != std::string_view::npos)
-    return error(make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
+    return error(
+        make_reply(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"));
   reset_transaction();
   phase_ = Phase::ready;
   extended_ = extended;
@@ -77,11 +78,14 @@ Step Session::do_rcpt(const Command& cmd) {
   if (auto* r = std::get_if<Reply>(&parsed)) return error(*r);
   auto& path = std::get<PathArgument>(parsed);
   if (!path.params.empty())
-    return error(make_reply(555, "5.5.4", "Unsupported RCPT parameter " +
-                                              util::printable(path.params.begin()->first, 40)));
+    return error(make_reply(
+        555, "5.5.4",
+        "Unsupported RCPT parameter " + util::printable(path.params.begin()->first, 40)));
   // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
+  // Not a client error: a pipelining MTA may send many more RCPTs than our limit in one
+  // batch, and counting each 452 toward max_errors would close its session mid-transaction.
   if (envelope_.recipients.size() >= options_.max_recipients)
-    return error(make_reply(452, "4.5.3", "Too many recipients"));
+    return reply(make_reply(452, "4.5.3", "Too many recipients"));
   if (auto refusal = policy_.check_recipient(client_, envelope_, path.address))
     return error(*refusal);
   envelope_.recipients.push_back(std::move(path.address));
@@ -92,7 +96,8 @@ Step Session::do_rcpt(const Command& cmd) {
 Step Session::do_data(const Command& cmd) {
   if (!cmd.argument.empty()) return error(make_reply(501, "5.5.4", "Syntax: DATA"));
   if (phase_ == Phase::have_mail) return error(make_reply(554, "5.5.1", "No valid recipients"));
-  if (phase_ != Phase::have_rcpt) return error(make_reply(503, "5.5.1", "Need MAIL and RCPT before DATA"));
+  if (phase_ != Phase::have_rcpt)
+    return error(make_reply(503, "5.5.1", "Need MAIL and RCPT before DATA"));
   phase_ = Phase::in_data;
   return reply(make_reply(354, "", "End data with <CR><LF>.<CR><LF>"), Next::read_data);
 }
@@ -100,7 +105,8 @@ Step Session::do_data(const Command& cmd) {
 Step Session::do_starttls(const Command& cmd) {
   if (!cmd.argument.empty()) return error(make_reply(501, "5.5.4", "Syntax: STARTTLS"));
   if (client_.tls) return error(make_reply(503, "5.5.1", "TLS already active"));
-  if (!options_.starttls_available) return error(make_reply(502, "5.5.1", "STARTTLS not available"));
+  if (!options_.starttls_available)
+    return error(make_reply(502, "5.5.1", "STARTTLS not available"));
   if (phase_ == Phase::have_mail || phase_ == Phase::have_rcpt)
     return error(make_reply(503, "5.5.1", "STARTTLS not allowed inside a mail transaction"));
   return reply(make_reply(220, "2.0.0", "Ready to start TLS"), Next::start_tls);

@@ -169,6 +169,7 @@ class SinkHandler(socketserver.StreamRequestHandler):
             return
         self.wfile.write(b"220 sink.test ESMTP\r\n")
         envelope = {"from": None, "rcpt": [], "data": b""}
+        tls_active = False  # set by STARTTLS when the sink has a tls_context
         while True:
             line = self.rfile.readline(100000)
             if not line:
@@ -177,11 +178,30 @@ class SinkHandler(socketserver.StreamRequestHandler):
             verb = cmd[:4].upper()
             if verb in ("EHLO", "LHLO"):
                 exts = ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 200000000"]
+                if sink.tls_context is not None and not tls_active:
+                    exts.insert(0, "STARTTLS")
                 self.wfile.write(("250-sink.test\r\n" + "".join(f"250-{e}\r\n" for e in exts[:-1]) + f"250 {exts[-1]}\r\n").encode())
             elif verb == "HELO":
                 self.wfile.write(b"250 sink.test\r\n")
+            elif cmd.upper() == "STARTTLS" and sink.tls_context is not None and not tls_active:
+                self.wfile.write(b"220 2.0.0 Ready to start TLS\r\n")
+                self.wfile.flush()
+                try:
+                    tls_sock = sink.tls_context.wrap_socket(self.request, server_side=True)
+                except (OSError, ValueError) as e:
+                    with sink.lock:
+                        sink.tls_failures.append(repr(e))
+                    return
+                self.request = tls_sock
+                self.rfile = tls_sock.makefile("rb")
+                self.wfile = tls_sock.makefile("wb")
+                tls_active = True
+                envelope = {"from": None, "rcpt": [], "data": b""}
+                continue
             elif verb == "MAIL":
                 envelope = {"from": cmd, "rcpt": [], "data": b""}
+                if tls_active:
+                    envelope["tls"] = self.request.version()
                 self.wfile.write(b"250 2.1.0 Ok\r\n")
             elif verb == "RCPT":
                 addr = re.search(r"<(.*)>", cmd).group(1)
@@ -193,6 +213,7 @@ class SinkHandler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"354 go ahead\r\n")
                 self.wfile.flush()
                 data = b""
+                raw = b""  # the dot-stuffed wire bytes, kept when sink.keep_raw
                 while True:
                     l = self.rfile.readline()
                     if not l:
@@ -201,8 +222,13 @@ class SinkHandler(socketserver.StreamRequestHandler):
                         break
                     if sink.on_data == "drop" and len(data) > 100:
                         return
+                    if sink.keep_raw:
+                        raw += l
                     data += l[1:] if l.startswith(b".") else l
                 envelope["data"] = data
+                if sink.keep_raw:
+                    envelope["raw"] = raw
+                sink.data_seen.set()
                 if sink.delay:
                     time.sleep(sink.delay)
                 with sink.lock:
@@ -234,6 +260,13 @@ class PySink:
         self.on_connect = "greet"
         self.on_data = "normal"
         self.delay = 0
+        # Additions (off by default): STARTTLS with this ssl.SSLContext (server side);
+        # envelope["raw"] keeps the DATA bytes as received (still dot-stuffed);
+        # data_seen is set when a message's final dot arrived (before delay and reply).
+        self.tls_context = None
+        self.tls_failures = []
+        self.keep_raw = False
+        self.data_seen = threading.Event()
 
     def start(self):
         self.server = _Server(("127.0.0.1", self.port), SinkHandler)
@@ -256,3 +289,17 @@ class PySink:
                     return list(self.messages)
             time.sleep(0.05)
         raise TimeoutError(f"sink got {len(self.messages)} of {n} messages")
+
+
+def status(reply):
+    """(code, enhanced status code) of a reply as returned by SmtpClient.reply(); the
+    enhanced code is taken from the last line ("" when the reply has none)."""
+    code, text = reply
+    last = text.rstrip("\r\n").split("\r\n")[-1]
+    first = last[4:].split(" ", 1)[0]
+    return code, first if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", first) else ""
+
+
+def ehlo_keywords(reply):
+    """The lines of an EHLO reply after the greeting line, e.g. ["PIPELINING", "SIZE 1024"]."""
+    return [line[4:] for line in reply[1].rstrip("\r\n").split("\r\n")[1:]]

@@ -32,7 +32,8 @@ path = "mail/%r"
 
 TEST(Config, ParsesAndResolvesRelativePaths) {
   auto r = parse_config(kMinimal, "/etc/mailseal/mailseal.toml");
-  ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::vector<ConfigError>>(r)[0].to_string();
+  ASSERT_TRUE(std::holds_alternative<Config>(r))
+      << std::get<std::vector<ConfigError>>(r)[0].to_string();
   const auto& c = std::get<Config>(r);
   EXPECT_EQ(c.hostname, "gw.example.org");
   EXPECT_EQ(c.state_dir, "/etc/mailseal/state");
@@ -88,7 +89,9 @@ TEST(Config, SyntaxErrorHasLine) {
 }
 
 TEST(Config, RequiresNetworksAndDomains) {
-  auto r = parse_config("[inside]\n[inside.next_hop]\npath=\"a\"\n[outside]\n[outside.next_hop]\npath=\"b\"\n", "/x/m.toml");
+  auto r = parse_config(
+      "[inside]\n[inside.next_hop]\npath=\"a\"\n[outside]\n[outside.next_hop]\npath=\"b\"\n",
+      "/x/m.toml");
   ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
   std::string all;
   for (auto& e : std::get<std::vector<ConfigError>>(r)) all += e.to_string() + "\n";
@@ -98,7 +101,8 @@ TEST(Config, RequiresNetworksAndDomains) {
 
 TEST(Config, ShippedDefaultIsValid) {
   auto r = load_config(std::string(MAILSEAL_SOURCE_DIR) + "/config/mailseal.toml");
-  ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::vector<ConfigError>>(r)[0].to_string();
+  ASSERT_TRUE(std::holds_alternative<Config>(r))
+      << std::get<std::vector<ConfigError>>(r)[0].to_string();
   const auto& c = std::get<Config>(r);
   EXPECT_EQ(c.inside.port, 10025);
   EXPECT_EQ(c.outside.port, 10026);

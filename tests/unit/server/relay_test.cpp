@@ -10,13 +10,17 @@ using delivery::RecipientResult;
 using smtp::make_reply;
 
 TEST(AggregateReplies, AllAccepted) {
-  auto r = aggregate_replies({{"a", make_reply(250, "2.0.0", "ok")}, {"b", make_reply(250, "2.0.0", "ok")}}, "ID1", "250 ok");
+  auto r = aggregate_replies(
+      {{"a", make_reply(250, "2.0.0", "ok")}, {"b", make_reply(250, "2.0.0", "ok")}}, "ID1",
+      "250 ok");
   EXPECT_EQ(r.code, 250);
   EXPECT_NE(r.text.find("ID1"), std::string::npos);
 }
 
 TEST(AggregateReplies, AllRefusedTransientWins) {
-  auto r = aggregate_replies({{"a", make_reply(550, "5.1.1", "no user")}, {"b", make_reply(451, "4.4.1", "later")}}, "ID", "");
+  auto r = aggregate_replies(
+      {{"a", make_reply(550, "5.1.1", "no user")}, {"b", make_reply(451, "4.4.1", "later")}}, "ID",
+      "");
   EXPECT_EQ(r.code, 451);
   EXPECT_EQ(r.enhanced, "4.4.1");
 }
@@ -28,7 +32,8 @@ TEST(AggregateReplies, AllPermanent) {
 }
 
 TEST(AggregateReplies, PartialIsAcceptedAndSaysSo) {
-  auto r = aggregate_replies({{"a", make_reply(250, "2.0.0", "ok")}, {"b", make_reply(550, "5.1.1", "no")}}, "ID", "");
+  auto r = aggregate_replies(
+      {{"a", make_reply(250, "2.0.0", "ok")}, {"b", make_reply(550, "5.1.1", "no")}}, "ID", "");
   EXPECT_EQ(r.code, 250);
   EXPECT_NE(r.text.find("1 of 2"), std::string::npos);
 }

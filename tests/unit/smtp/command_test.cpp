@@ -42,7 +42,8 @@ TEST(ParsePathArgument, Mail) {
   for (const auto& c : cases) {
     auto r = parse_path_argument(c.arg, "FROM", true, c.utf8);
     if (c.code == 0) {
-      ASSERT_TRUE(std::holds_alternative<PathArgument>(r)) << c.arg << ": " << std::get<Reply>(r).brief();
+      ASSERT_TRUE(std::holds_alternative<PathArgument>(r))
+          << c.arg << ": " << std::get<Reply>(r).brief();
       EXPECT_EQ(std::get<PathArgument>(r).address, c.address) << c.arg;
     } else {
       ASSERT_TRUE(std::holds_alternative<Reply>(r)) << c.arg;

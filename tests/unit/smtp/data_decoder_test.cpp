@@ -45,9 +45,12 @@ TEST(DataDecoder, Table) {
       {"not ended", "a\r\nb\r\n", "a\r\nb\r\n", DataFault::none, false},
       {"bare LF refused", "a\nb\r\n.\r\n", "a", DataFault::bare_line_ending, true},
       {"bare CR refused", "a\rb\r\n.\r\n", "a", DataFault::bare_line_ending, true},
-      {"smuggle LF.LF is not an end", "a\n.\nMAIL FROM:<x>\r\n.\r\n", "a", DataFault::bare_line_ending, true},
-      {"smuggle CRLF.LF is not an end", "a\r\n.\nX\r\n.\r\n", "a\r\n", DataFault::bare_line_ending, true},
-      {"smuggle LF.CRLF is not an end", "a\n.\r\nX\r\n.\r\n", "a", DataFault::bare_line_ending, true},
+      {"smuggle LF.LF is not an end", "a\n.\nMAIL FROM:<x>\r\n.\r\n", "a",
+       DataFault::bare_line_ending, true},
+      {"smuggle CRLF.LF is not an end", "a\r\n.\nX\r\n.\r\n", "a\r\n", DataFault::bare_line_ending,
+       true},
+      {"smuggle LF.CRLF is not an end", "a\n.\r\nX\r\n.\r\n", "a", DataFault::bare_line_ending,
+       true},
       {"smuggle CR.CR is not an end", "a\r.\rX\r\n.\r\n", "a", DataFault::bare_line_ending, true},
       {"NUL refused", std::string("a\0b\r\n.\r\n", 8), "a", DataFault::nul_byte, true},
   };
@@ -100,17 +103,16 @@ TEST(DotStuffer, StuffsLeadingDotsAndTerminates) {
   struct {
     std::string in, out;
   } cases[] = {
-      {"a\r\n.b\r\n", "a\r\n..b\r\n.\r\n"},
-      {".\r\n", "..\r\n.\r\n"},
-      {"no newline", "no newline\r\n.\r\n"},
-      {"", ".\r\n"},
+      {"a\r\n.b\r\n", "a\r\n..b\r\n.\r\n"},  {".\r\n", "..\r\n.\r\n"},
+      {"no newline", "no newline\r\n.\r\n"}, {"", ".\r\n"},
       {"x.y\r\n", "x.y\r\n.\r\n"},
   };
   for (const auto& c : cases) {
     for (std::size_t chunk = 1; chunk <= c.in.size() + 1; ++chunk) {
       DotStuffer s;
       std::string out;
-      for (std::size_t i = 0; i < c.in.size(); i += chunk) s.feed(std::string_view(c.in).substr(i, chunk), out);
+      for (std::size_t i = 0; i < c.in.size(); i += chunk)
+        s.feed(std::string_view(c.in).substr(i, chunk), out);
       s.finish(out);
       EXPECT_EQ(out, c.out) << c.in << " chunk " << chunk;
     }

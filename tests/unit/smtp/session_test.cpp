@@ -21,7 +21,8 @@ class FakePolicy : public SessionPolicy {
 
 class SessionTest : public ::testing::Test {
  protected:
-  SessionTest() : session_(options(), policy_, core::ClientInfo{"192.0.2.1", 1234, "", false, ""}) {}
+  SessionTest()
+      : session_(options(), policy_, core::ClientInfo{"192.0.2.1", 1234, "", false, ""}) {}
   static SessionOptions options() {
     SessionOptions o;
     o.hostname = "gw.test";
