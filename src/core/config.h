@@ -68,6 +68,33 @@ struct ListenerConfig {
   NextHopConfig next_hop;
 };
 
+// Outbound (inside) sealing. Values are validated choices; app/ maps them onto the
+// gateway's filter options.
+struct SealConfig {
+  bool enabled = false;
+  std::string cipher = "aes-256-cbc";      // aes-256-cbc | aes-256-gcm
+  std::string rsa_padding = "pkcs1";       // pkcs1 | oaep
+  std::string signing = "detached";        // detached | opaque
+  std::string no_certificate = "refuse";   // refuse | sign-only | plain
+  std::string no_secret_key = "refuse";    // refuse | encrypt-only
+  bool allow_from_mismatch = false;        // From may differ from the envelope sender
+};
+
+// Inbound (outside) opening: what to do per verdict (reject | tag).
+struct OpenConfig {
+  bool enabled = false;
+  std::string from_mismatch = "reject";
+  std::string untrusted = "tag";
+  std::string expired = "tag";
+  std::string revoked = "reject";
+  std::string undecryptable = "tag";
+  std::size_t max_layers = 4;
+};
+
+struct KeysConfig {
+  std::filesystem::path master_key;  // empty = <state_dir>/master.key
+};
+
 struct Config {
   std::filesystem::path file;  // where it was read from
   std::string hostname = "localhost";
@@ -77,6 +104,9 @@ struct Config {
   std::string log_level = "info";
   ListenerConfig inside;
   ListenerConfig outside;
+  SealConfig seal;
+  OpenConfig open;
+  KeysConfig keys;
 };
 
 struct ConfigError {

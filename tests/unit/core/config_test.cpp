@@ -126,3 +126,55 @@ TEST(Network, ContainsV4AndV6) {
 
 }  // namespace
 }  // namespace mailseal::core
+
+namespace mailseal::core {
+namespace {
+
+const char* kBase = R"(
+[inside]
+client_networks = ["127.0.0.0/8"]
+[inside.next_hop]
+path = "a"
+[outside]
+internal_domains = ["example.org"]
+[outside.next_hop]
+path = "b"
+)";
+
+TEST(Config, SealAndOpenAreOffUnlessConfigured) {
+  auto r = parse_config(kBase, "/x/m.toml");
+  const auto& c = std::get<Config>(r);
+  EXPECT_FALSE(c.seal.enabled);
+  EXPECT_FALSE(c.open.enabled);
+}
+
+TEST(Config, SealAndOpenChoices) {
+  std::string text = std::string(kBase) + R"(
+[seal]
+cipher = "aes-256-gcm"
+no_certificate = "sign-only"
+[open]
+untrusted = "reject"
+)";
+  auto r = parse_config(text, "/x/m.toml");
+  ASSERT_TRUE(std::holds_alternative<Config>(r));
+  const auto& c = std::get<Config>(r);
+  EXPECT_TRUE(c.seal.enabled);
+  EXPECT_EQ(c.seal.cipher, "aes-256-gcm");
+  EXPECT_EQ(c.seal.no_certificate, "sign-only");
+  EXPECT_TRUE(c.open.enabled);
+  EXPECT_EQ(c.open.untrusted, "reject");
+  EXPECT_EQ(c.open.from_mismatch, "reject");
+}
+
+TEST(Config, BadChoiceListsTheAllowedValues) {
+  std::string text = std::string(kBase) + "[seal]\ncipher = \"des\"\n";
+  auto r = parse_config(text, "/x/m.toml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  EXPECT_NE(std::get<std::vector<ConfigError>>(r)[0].to_string().find(
+                "seal.cipher must be one of \"aes-256-cbc\", \"aes-256-gcm\""),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace mailseal::core
