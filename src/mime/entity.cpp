@@ -1,0 +1,237 @@
+// Parsing, classification and canonicalisation over GMime (see entity.h).
+#include "mime/entity.h"
+
+#include <strings.h>
+#include <algorithm>
+#include <cstring>
+
+namespace mailseal::mime {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string trim_value(const char* raw) {
+  std::string v = raw ? raw : "";
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+  std::size_t start = v.find_first_not_of(" \t");
+  return start == std::string::npos ? "" : v.substr(start);
+}
+
+struct Issues {
+  std::string critical;
+};
+
+void on_issue(gint64 offset, GMimeParserWarning code, const gchar* item, gpointer data) {
+  auto* issues = static_cast<Issues*>(data);
+  if (code >= GMIME_CRIT_INVALID_HEADER_NAME && code != GMIME_WARN_PART_WITHOUT_CONTENT &&
+      issues->critical.empty()) {
+    issues->critical = "MIME parser issue " + std::to_string(static_cast<int>(code)) +
+                       " at offset " + std::to_string(offset) +
+                       (item ? std::string(": ") + item : "");
+  }
+}
+
+struct ParsedMessage {
+  GPtr<GMimeMessage> message;
+  Issues issues;
+};
+
+// Parses with a persistent stream: part contents stay substreams of `source`.
+ParsedMessage parse_message(const Source& source) {
+  ParsedMessage out;
+  GPtr<GMimeStream> stream = new_source_stream(source);
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_persist_stream(parser.get(), TRUE);
+  GMimeParserOptions* opts = g_mime_parser_options_new();
+  g_mime_parser_options_set_warning_callback(opts, on_issue, &out.issues);
+  out.message.reset(g_mime_parser_construct_message(parser.get(), opts));
+  g_mime_parser_options_free(opts);
+  return out;
+}
+
+std::string param(GMimeContentType* ct, const char* name) {
+  const char* v = ct ? g_mime_content_type_get_parameter(ct, name) : nullptr;
+  return v ? v : "";
+}
+
+std::string media_type(GMimeObject* obj) {
+  GMimeContentType* ct = obj ? g_mime_object_get_content_type(obj) : nullptr;
+  if (!ct) return "";
+  const char* t = g_mime_content_type_get_media_type(ct);
+  const char* s = g_mime_content_type_get_media_subtype(ct);
+  return lower(std::string(t ? t : "") + "/" + (s ? s : ""));
+}
+
+SmimeKind kind_of(GMimeObject* obj) {
+  GMimeContentType* ct = obj ? g_mime_object_get_content_type(obj) : nullptr;
+  return classify(media_type(obj), lower(param(ct, "smime-type")), lower(param(ct, "protocol")));
+}
+
+// Depth check and search for encrypted parts below the top level.
+bool walk(GMimeObject* obj, int depth, const Limits& limits, Entity& e) {
+  if (!obj) return true;
+  if (depth > limits.max_depth) return false;
+  SmimeKind k = kind_of(obj);
+  if (depth > 0 && (k == SmimeKind::enveloped || k == SmimeKind::auth_enveloped))
+    e.encrypted_part_inside = true;
+  if (GMIME_IS_MULTIPART(obj)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); ++i)
+      if (!walk(g_mime_multipart_get_part(mp, i), depth + 1, limits, e)) return false;
+  } else if (GMIME_IS_MESSAGE_PART(obj)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+    if (inner && !walk(g_mime_message_get_mime_part(inner), depth + 1, limits, e)) return false;
+  }
+  return true;
+}
+
+// Offset of the first byte after the empty line that ends the header block.
+std::optional<std::size_t> find_body_offset(const Source& src) {
+  std::string buf;
+  char chunk[8192];
+  std::size_t off = 0;
+  while (buf.size() < 4 * 1024 * 1024) {
+    long n = src.read_at(off, chunk, sizeof chunk);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    off += static_cast<std::size_t>(n);
+    if (buf.rfind("\r\n", 0) == 0) return 2;
+    if (buf.rfind("\n", 0) == 0) return 1;
+    std::size_t a = buf.find("\r\n\r\n"), b = buf.find("\n\n");
+    if (a != std::string::npos && (b == std::string::npos || a + 1 <= b)) return a + 4;
+    if (b != std::string::npos) return b + 2;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+SmimeKind classify(const std::string& mime_type, const std::string& smime_type,
+                   const std::string& protocol) {
+  if (mime_type == "multipart/signed" &&
+      (protocol == "application/pkcs7-signature" || protocol == "application/x-pkcs7-signature"))
+    return SmimeKind::multipart_signed;
+  if (mime_type != "application/pkcs7-mime" && mime_type != "application/x-pkcs7-mime")
+    return SmimeKind::none;
+  if (smime_type == "enveloped-data") return SmimeKind::enveloped;
+  if (smime_type == "authenveloped-data") return SmimeKind::auth_enveloped;
+  if (smime_type == "signed-data") return SmimeKind::signed_data;
+  return SmimeKind::other_pkcs7;
+}
+
+Entity parse_entity(const Source& source, const Limits& limits, bool strict) {
+  Entity e;
+  ensure_init();
+  ParsedMessage pm = parse_message(source);
+  if (!pm.message) {
+    e.error = "not a MIME message";
+    return e;
+  }
+  if (strict && !pm.issues.critical.empty()) {
+    e.error = pm.issues.critical;
+    return e;
+  }
+  // GMime keeps Content-* fields on the MIME part and the rest on the message.
+  GMimeObject* part = g_mime_message_get_mime_part(pm.message.get());
+  int content_types = 0, encodings = 0;
+  for (GMimeObject* obj : {GMIME_OBJECT(pm.message.get()), part}) {
+    GMimeHeaderList* list = obj ? g_mime_object_get_header_list(obj) : nullptr;
+    int count = list ? g_mime_header_list_get_count(list) : 0;
+    for (int i = 0; i < count; ++i) {
+      GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+      Header hdr{g_mime_header_get_name(h), trim_value(g_mime_header_get_raw_value(h))};
+      if (strcasecmp(hdr.name.c_str(), "Content-Type") == 0) ++content_types;
+      if (strcasecmp(hdr.name.c_str(), "Content-Transfer-Encoding") == 0) ++encodings;
+      e.headers.push_back(std::move(hdr));
+    }
+  }
+  if (e.headers.size() > limits.max_headers) {
+    e.error = "too many header fields";
+    return e;
+  }
+  if (strict && (content_types > 1 || encodings > 1)) {
+    e.error = "duplicate Content-Type or Content-Transfer-Encoding";
+    return e;
+  }
+  std::optional<std::size_t> body = find_body_offset(source);
+  e.body_offset = body.value_or(source.size);
+  e.mime_type = part ? media_type(part) : "text/plain";
+  GMimeContentType* ct = part ? g_mime_object_get_content_type(part) : nullptr;
+  e.boundary = param(ct, "boundary");
+  e.signature_protocol = lower(param(ct, "protocol"));
+  e.smime = kind_of(part);
+  if (strict && e.mime_type.rfind("multipart/", 0) == 0 && e.boundary.empty()) {
+    e.error = "multipart without boundary";
+    return e;
+  }
+  if (!walk(part, 0, limits, e)) {
+    e.error = "MIME nesting deeper than " + std::to_string(limits.max_depth);
+    return e;
+  }
+  e.ok = true;
+  return e;
+}
+
+bool is_kept_outer_header(const std::string& name) {
+  static const char* kept[] = {"From",       "To",           "Cc",         "Reply-To",
+                               "Subject",    "Date",         "Message-ID", "In-Reply-To",
+                               "References", "MIME-Version", "Received"};
+  for (const char* k : kept)
+    if (strcasecmp(name.c_str(), k) == 0) return true;
+  return strncasecmp(name.c_str(), "List-", 5) == 0;
+}
+
+bool is_content_header(const std::string& name) {
+  return strncasecmp(name.c_str(), "Content-", 8) == 0;
+}
+
+bool write_canonical_entity(const Source& message, const AppendFn& out, std::string* error) {
+  ensure_init();
+  ParsedMessage pm = parse_message(message);
+  GMimeObject* part = pm.message ? g_mime_message_get_mime_part(pm.message.get()) : nullptr;
+  if (!part) {
+    if (error) *error = "message has no content";
+    return false;
+  }
+  g_mime_object_encode(part, GMIME_ENCODING_CONSTRAINT_7BIT);
+  GMimeFormatOptions* fo = g_mime_format_options_new();
+  g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+  GPtr<GMimeStream> sink = new_sink_stream(out);
+  GPtr<GMimeStream> filtered(g_mime_stream_filter_new(sink.get()));
+  GPtr<GMimeFilter> unix2dos(g_mime_filter_unix2dos_new(FALSE));
+  g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), unix2dos.get());
+  ssize_t n = g_mime_object_write_to_stream(part, fo, filtered.get());
+  int flushed = g_mime_stream_flush(filtered.get());
+  g_mime_format_options_free(fo);
+  if (n < 0 || flushed != 0) {
+    if (error) *error = "writing the canonical entity failed";
+    return false;
+  }
+  return true;
+}
+
+bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error) {
+  ensure_init();
+  ParsedMessage pm = parse_message(entity);
+  GMimeObject* part = pm.message ? g_mime_message_get_mime_part(pm.message.get()) : nullptr;
+  if (!part || !GMIME_IS_PART(part)) {
+    if (error) *error = "entity is not a single part";
+    return false;
+  }
+  GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(part));
+  if (!content) {
+    if (error) *error = "part has no content";
+    return false;
+  }
+  GPtr<GMimeStream> sink = new_sink_stream(out);
+  if (g_mime_data_wrapper_write_to_stream(content, sink.get()) < 0) {
+    if (error) *error = "decoding the part failed";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mailseal::mime

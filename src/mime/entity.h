@@ -1,0 +1,87 @@
+// MIME operations mailseal needs, over GMime 3: parse a message or entity strictly,
+// classify S/MIME types, split outer headers from the content entity, canonicalise the
+// entity to 7-bit CRLF, decode a leaf part, and locate the parts of multipart/signed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mime/gmime_stream.h"
+
+namespace mailseal::mime {
+
+struct Header {
+  std::string name;
+  std::string value;  // raw value as received (folding kept, no trailing CRLF)
+};
+
+enum class SmimeKind {
+  none,              // not S/MIME
+  enveloped,         // application/pkcs7-mime; smime-type=enveloped-data
+  auth_enveloped,    // application/pkcs7-mime; smime-type=authEnveloped-data
+  signed_data,       // application/pkcs7-mime; smime-type=signed-data (opaque)
+  multipart_signed,  // multipart/signed; protocol=application/pkcs7-signature
+  other_pkcs7,       // pkcs7-mime without a known smime-type (certs-only, compressed ...)
+};
+
+struct Limits {
+  int max_depth = 8;  // MIME nesting (multiparts and message/rfc822)
+  std::size_t max_headers = 1000;
+};
+
+struct Entity {
+  bool ok = false;
+  std::string error;               // why it is malformed (when !ok)
+  std::vector<Header> headers;     // top-level headers in order
+  std::size_t body_offset = 0;     // first byte after the blank line ending the headers
+  std::string mime_type;           // "multipart/signed", lower case
+  std::string boundary;            // multipart boundary
+  std::string signature_protocol;  // multipart/signed protocol parameter, lower case
+  SmimeKind smime = SmimeKind::none;
+  bool encrypted_part_inside = false;  // an S/MIME encrypted part below the top level
+};
+
+// Parses a whole message or MIME entity. Strict mode (verify path) treats GMime's
+// critical issues, a duplicated Content-Type and nesting beyond the limit as malformed.
+Entity parse_entity(const Source& source, const Limits& limits = {}, bool strict = true);
+
+SmimeKind classify(const std::string& mime_type, const std::string& smime_type,
+                   const std::string& protocol);
+
+// The RFC 8551 outer headers a sealed message keeps (RFC 8551 3.1: the rest is protected
+// inside); Bcc is never kept. Received stays outside as a trace field (RFC 5321 4.4).
+bool is_kept_outer_header(const std::string& name);
+bool is_content_header(const std::string& name);  // Content-*
+
+// Writes the content entity of `message` (its Content-* headers and body) made 7-bit
+// clean (GMIME_ENCODING_CONSTRAINT_7BIT) with CRLF line ends. False on failure.
+bool write_canonical_entity(const Source& message, const AppendFn& out, std::string* error);
+
+// Writes the transfer-decoded content of a single-part entity (e.g. base64 smime.p7m).
+bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error);
+
+// multipart/signed: exact byte ranges of the signed first part (without the CRLF that
+// belongs to the delimiter, RFC 1847 2.1) and of the whole second part.
+struct SignedParts {
+  bool ok = false;
+  std::string error;
+  std::size_t content_offset = 0, content_length = 0;
+  std::size_t signature_offset = 0, signature_length = 0;
+};
+SignedParts locate_signed_parts(const Source& body, const std::string& boundary);
+
+// ---- builders (exact bytes, CRLF) --------------------------------------------------
+
+std::string make_boundary();                                   // random, 128 bits
+std::string header_block(const std::vector<Header>& headers);  // "Name: value\r\n"...
+// Headers + preamble + first delimiter of multipart/signed (micalg=sha-256).
+std::string signed_multipart_head(const std::string& boundary);
+// Delimiter after the signed content + headers of the application/pkcs7-signature part.
+std::string signed_multipart_middle(const std::string& boundary);
+std::string signed_multipart_tail(const std::string& boundary);
+// Content-Type/-Transfer-Encoding/-Disposition lines of an application/pkcs7-mime
+// entity, ending with the blank line; kind is enveloped, auth_enveloped or signed_data.
+std::string pkcs7_mime_headers(SmimeKind kind);
+
+}  // namespace mailseal::mime

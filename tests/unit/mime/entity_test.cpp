@@ -1,0 +1,176 @@
+// Tests for mime::parse_entity (strictness, S/MIME recognition), canonicalisation to
+// 7-bit CRLF, transfer decoding, and the exact-byte multipart/signed locator.
+#include "mime/entity.h"
+
+#include <gtest/gtest.h>
+
+namespace mailseal::mime {
+namespace {
+
+Entity parse(const std::string& s, Limits limits = {}) {
+  return parse_entity(source_from_string(s), limits);
+}
+
+TEST(MimeClassify, Table) {
+  struct Case {
+    const char* type;
+    const char* smime;
+    const char* protocol;
+    SmimeKind want;
+  };
+  for (const Case& c : {
+           Case{"application/pkcs7-mime", "enveloped-data", "", SmimeKind::enveloped},
+           Case{"application/x-pkcs7-mime", "enveloped-data", "", SmimeKind::enveloped},
+           Case{"application/pkcs7-mime", "authenveloped-data", "", SmimeKind::auth_enveloped},
+           Case{"application/pkcs7-mime", "signed-data", "", SmimeKind::signed_data},
+           Case{"application/pkcs7-mime", "certs-only", "", SmimeKind::other_pkcs7},
+           Case{"multipart/signed", "", "application/pkcs7-signature", SmimeKind::multipart_signed},
+           Case{"multipart/signed", "", "application/x-pkcs7-signature",
+                SmimeKind::multipart_signed},
+           Case{"multipart/signed", "", "application/pgp-signature", SmimeKind::none},
+           Case{"text/plain", "", "", SmimeKind::none},
+       }) {
+    EXPECT_EQ(classify(c.type, c.smime, c.protocol), c.want) << c.type << " " << c.smime;
+  }
+}
+
+TEST(MimeParse, HeadersBodyOffsetAndKind) {
+  std::string msg =
+      "From: a@example.org\r\nSubject: hi\r\n there\r\nContent-Type: Application/X-PKCS7-MIME;"
+      " smime-type=enveloped-data; name=smime.p7m\r\n\r\nQUJD\r\n";
+  Entity e = parse(msg);
+  ASSERT_TRUE(e.ok) << e.error;
+  ASSERT_EQ(e.headers.size(), 3u);
+  EXPECT_EQ(e.headers[0].name, "From");
+  EXPECT_EQ(e.headers[0].value, "a@example.org");
+  EXPECT_EQ(e.headers[1].value, "hi\r\n there");
+  EXPECT_EQ(e.headers[2].name, "Content-Type");
+  EXPECT_EQ(msg.substr(e.body_offset), "QUJD\r\n");
+  EXPECT_EQ(e.smime, SmimeKind::enveloped);
+  EXPECT_EQ(parse("Subject: x\n\nbody\n").body_offset, 12u);
+}
+
+TEST(MimeParse, StrictRejectsAmbiguity) {
+  EXPECT_FALSE(parse("Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\nx\r\n").ok);
+  EXPECT_FALSE(parse("Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\na\r\n--x--\r\n").ok);
+  std::string deep = "Content-Type: multipart/mixed; boundary=b0\r\n\r\n";
+  for (int i = 1; i <= 10; ++i)
+    deep += "--b" + std::to_string(i - 1) + "\r\nContent-Type: multipart/mixed; boundary=b" +
+            std::to_string(i) + "\r\n\r\n";
+  EXPECT_FALSE(parse(deep).ok);
+  EXPECT_TRUE(parse(deep, Limits{20, 1000}).ok);
+}
+
+TEST(MimeParse, FlagsEncryptedPartInsideMultipart) {
+  std::string msg =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+      "hi\r\n--b\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nQUJD\r\n--b--\r\n";
+  Entity e = parse(msg);
+  ASSERT_TRUE(e.ok) << e.error;
+  EXPECT_EQ(e.smime, SmimeKind::none);
+  EXPECT_TRUE(e.encrypted_part_inside);
+}
+
+TEST(MimeCanonical, SevenBitCrlfAndOnlyContentHeaders) {
+  std::string msg =
+      "From: a@example.org\nSubject: s\nContent-Type: text/plain; charset=utf-8\n"
+      "Content-Transfer-Encoding: 8bit\n\nGr\xc3\xbc\xc3\x9f"
+      "e\nzweite Zeile\n";
+  std::string out;
+  std::string err;
+  ASSERT_TRUE(write_canonical_entity(
+      source_from_string(msg),
+      [&](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      &err))
+      << err;
+  EXPECT_EQ(out.find("From:"), std::string::npos);
+  EXPECT_NE(out.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos) << out;
+  // GMime picks quoted-printable or base64 by the share of 8-bit bytes.
+  EXPECT_NE(out.find("Content-Transfer-Encoding: base64\r\n"), std::string::npos) << out;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_LT(static_cast<unsigned char>(out[i]), 0x80) << i;
+    if (out[i] == '\n') {
+      EXPECT_TRUE(i > 0 && out[i - 1] == '\r') << i;
+    }
+  }
+  // Already canonical CRLF 7-bit input keeps its body bytes.
+  std::string plain = "Content-Type: text/plain\r\n\r\nline\r\n";
+  out.clear();
+  ASSERT_TRUE(write_canonical_entity(
+      source_from_string(plain),
+      [&](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      &err));
+  EXPECT_EQ(out, plain);
+}
+
+TEST(MimeDecode, Base64Part) {
+  std::string msg =
+      "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n/w==\r\n";
+  std::string out, err;
+  ASSERT_TRUE(write_decoded_content(
+      source_from_string(msg),
+      [&](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      &err));
+  EXPECT_EQ(out, std::string("\x00\x01\x02\xff", 4));
+}
+
+TEST(MimeSigned, BuildThenLocateGivesExactBytes) {
+  std::string b = make_boundary();
+  EXPECT_NE(make_boundary(), b);
+  std::string content = "Content-Type: text/plain\r\n\r\nsigned text\r\n";
+  std::string msg = signed_multipart_head(b) + content + signed_multipart_middle(b) + "QUJD\r\n" +
+                    signed_multipart_tail(b);
+  Entity e = parse(msg);
+  ASSERT_TRUE(e.ok) << e.error;
+  EXPECT_EQ(e.smime, SmimeKind::multipart_signed);
+  ASSERT_EQ(e.boundary, b);
+  std::string body = msg.substr(e.body_offset);
+  SignedParts sp = locate_signed_parts(source_from_string(body), b);
+  ASSERT_TRUE(sp.ok) << sp.error;
+  EXPECT_EQ(body.substr(sp.content_offset, sp.content_length), content);
+  std::string sig = body.substr(sp.signature_offset, sp.signature_length);
+  EXPECT_EQ(sig.rfind("Content-Type: application/pkcs7-signature", 0), 0u);
+  EXPECT_EQ(sig.substr(sig.size() - 6), "QUJD\r\n");
+}
+
+TEST(MimeSigned, LocatorRejectsWrongShapes) {
+  struct Case {
+    const char* name;
+    std::string body;
+  };
+  for (const Case& c : {
+           Case{"no close", "--b\r\nx\r\n--b\r\ny\r\n"},
+           Case{"three parts", "--b\r\nx\r\n--b\r\ny\r\n--b\r\nz\r\n--b--\r\n"},
+           Case{"one part", "--b\r\nx\r\n--b--\r\n"},
+           Case{"no delimiter", "hello\r\n"},
+       }) {
+    EXPECT_FALSE(locate_signed_parts(source_from_string(c.body), "b").ok) << c.name;
+  }
+  SignedParts ok = locate_signed_parts(source_from_string("pre\n--b\nA\n--b \nS\n--b--\n"), "b");
+  ASSERT_TRUE(ok.ok);
+  EXPECT_EQ(ok.content_offset, 8u);
+  EXPECT_EQ(ok.content_length, 1u);
+}
+
+TEST(MimeBuild, Pkcs7HeadersAndHeaderBlock) {
+  EXPECT_NE(pkcs7_mime_headers(SmimeKind::auth_enveloped).find("smime-type=authEnveloped-data"),
+            std::string::npos);
+  EXPECT_EQ(header_block({{"From", "a@b"}, {"To", "c@d"}}), "From: a@b\r\nTo: c@d\r\n");
+  EXPECT_TRUE(is_kept_outer_header("list-id"));
+  EXPECT_FALSE(is_kept_outer_header("Bcc"));
+  EXPECT_FALSE(is_kept_outer_header("X-Mailer"));
+}
+
+}  // namespace
+}  // namespace mailseal::mime
