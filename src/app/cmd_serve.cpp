@@ -2,7 +2,9 @@
 // error), sets up logging and runs the daemon until SIGTERM.
 #include <iostream>
 
+#include <spdlog/spdlog.h>
 #include "app/commands.h"
+#include "app/filters.h"
 #include "core/config.h"
 #include "observe/log.h"
 #include "server/daemon.h"
@@ -23,7 +25,14 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     }
     const auto& config = std::get<core::Config>(result);
     observe::init_logging(config.log_level);
-    exit_code = server::run_daemon(config, server::Filters{});
+    GatewayFilters filters;
+    std::string error;
+    if (!make_filters(config, filters, error)) {
+      spdlog::critical("not started: {}", error);
+      exit_code = 1;
+      return;
+    }
+    exit_code = server::run_daemon(config, server::Filters{filters.seal.get(), filters.open.get()});
   });
 }
 

@@ -2,6 +2,7 @@
 // sub-command (serve, check-config, keys ...).
 #include <CLI/CLI.hpp>
 
+#include "app/cmd_keys.h"
 #include "app/commands.h"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   mailseal::app::add_serve_command(app, exit_code);
   mailseal::app::add_check_config_command(app, exit_code);
+  mailseal::app::add_keys_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

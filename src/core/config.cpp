@@ -126,8 +126,9 @@ void read_listener(ConfigReader& r, const toml::table& root, const std::string& 
   r.check_unknown(*t, name, {"tls", "next_hop"});
 }
 
-std::string choice(ConfigReader& r, const toml::table& t, const std::string& prefix, const char* key,
-                   const std::string& def, std::initializer_list<const char*> allowed) {
+std::string choice(ConfigReader& r, const toml::table& t, const std::string& prefix,
+                   const char* key, const std::string& def,
+                   std::initializer_list<const char*> allowed) {
   std::string v = r.get_string(t, prefix, key, def);
   for (const char* a : allowed)
     if (v == a) return v;
@@ -145,8 +146,8 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   c.seal.cipher = choice(r, s, "seal", "cipher", c.seal.cipher, {"aes-256-cbc", "aes-256-gcm"});
   c.seal.rsa_padding = choice(r, s, "seal", "rsa_padding", c.seal.rsa_padding, {"pkcs1", "oaep"});
   c.seal.signing = choice(r, s, "seal", "signing", c.seal.signing, {"detached", "opaque"});
-  c.seal.no_certificate =
-      choice(r, s, "seal", "no_certificate", c.seal.no_certificate, {"refuse", "sign-only", "plain"});
+  c.seal.no_certificate = choice(r, s, "seal", "no_certificate", c.seal.no_certificate,
+                                 {"refuse", "sign-only", "plain"});
   c.seal.no_secret_key =
       choice(r, s, "seal", "no_secret_key", c.seal.no_secret_key, {"refuse", "encrypt-only"});
   c.seal.allow_from_mismatch = r.get_bool(s, "seal", "allow_from_mismatch", false);
@@ -155,11 +156,10 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   const toml::table* ot = root["open"].as_table();
   const toml::table& o = ot ? *ot : empty;
   c.open.enabled = r.get_bool(o, "open", "enabled", ot != nullptr);
-  for (auto [key, field] : {std::pair{"from_mismatch", &c.open.from_mismatch},
-                            std::pair{"untrusted", &c.open.untrusted},
-                            std::pair{"expired", &c.open.expired},
-                            std::pair{"revoked", &c.open.revoked},
-                            std::pair{"undecryptable", &c.open.undecryptable}})
+  for (auto [key, field] :
+       {std::pair{"from_mismatch", &c.open.from_mismatch},
+        std::pair{"untrusted", &c.open.untrusted}, std::pair{"expired", &c.open.expired},
+        std::pair{"revoked", &c.open.revoked}, std::pair{"undecryptable", &c.open.undecryptable}})
     *field = choice(r, o, "open", key, *field, {"reject", "tag"});
   c.open.max_layers = r.get_size(o, "open", "max_layers", c.open.max_layers, 1, 16);
   r.check_unknown(o, "open");

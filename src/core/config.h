@@ -72,12 +72,12 @@ struct ListenerConfig {
 // gateway's filter options.
 struct SealConfig {
   bool enabled = false;
-  std::string cipher = "aes-256-cbc";      // aes-256-cbc | aes-256-gcm
-  std::string rsa_padding = "pkcs1";       // pkcs1 | oaep
-  std::string signing = "detached";        // detached | opaque
-  std::string no_certificate = "refuse";   // refuse | sign-only | plain
-  std::string no_secret_key = "refuse";    // refuse | encrypt-only
-  bool allow_from_mismatch = false;        // From may differ from the envelope sender
+  std::string cipher = "aes-256-cbc";     // aes-256-cbc | aes-256-gcm
+  std::string rsa_padding = "pkcs1";      // pkcs1 | oaep
+  std::string signing = "detached";       // detached | opaque
+  std::string no_certificate = "refuse";  // refuse | sign-only | plain
+  std::string no_secret_key = "refuse";   // refuse | encrypt-only
+  bool allow_from_mismatch = false;       // From may differ from the envelope sender
 };
 
 // Inbound (outside) opening: what to do per verdict (reject | tag).

@@ -68,6 +68,22 @@ struct Extensions {
   bool pipelining = false, starttls = false, eightbit = false, smtputf8 = false, size = false;
 };
 
+// True if the trace prefix or the body has a byte outside US-ASCII (RFC 6152: such a
+// message may only go to a next hop that announces 8BITMIME).
+bool has_8bit(std::string_view prefix, const core::MessageBody& body) {
+  auto any_8bit = [](const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (static_cast<unsigned char>(p[i]) >= 0x80) return true;
+    return false;
+  };
+  if (any_8bit(prefix.data(), prefix.size())) return true;
+  auto reader = body.reader();
+  char buf[64 * 1024];
+  for (long n; (n = reader.read(buf, sizeof buf)) > 0;)
+    if (any_8bit(buf, static_cast<std::size_t>(n))) return true;
+  return false;
+}
+
 Extensions parse_extensions(const std::string& text) {
   Extensions e;
   for (auto line : util::split(text, '\n')) {
@@ -124,7 +140,7 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
       co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
     } catch (const boost::system::system_error& e) {
       throw Abort{
-          make_reply(451, t.timed_out() ? "4.4.1" : "4.4.1",
+          make_reply(451, "4.4.1",
                      fmt::format("Next hop {} not reachable ({}), try again later", describe(),
                                  t.timed_out() ? "connect timeout" : e.code().message()))};
     }
@@ -132,8 +148,8 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     if (greeting.code != 220) throw Abort{from_next_hop(greeting, "the connection")};
 
     auto hello = [&]() -> net::awaitable<smtp::ParsedReply> {
-      co_await conv.send(fmt::format("{} {}\r\n", lmtp ? "LHLO" : "EHLO", hostname_),
-                         config_.command_timeout);
+      const std::string line = fmt::format("{} {}\r\n", lmtp ? "LHLO" : "EHLO", hostname_);
+      co_await conv.send(line, config_.command_timeout);
       co_return co_await conv.read_reply(config_.command_timeout);
     };
     auto ehlo = co_await hello();
@@ -148,8 +164,11 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
         t.expires_after(config_.command_timeout);
         try {
           std::string name = config_.tls_name.empty() ? config_.host : config_.tls_name;
-          co_await t.tls_client_handshake(tls_, name,
-                                          config_.tls == core::TlsPolicy::verify ? name : "");
+          // A named local, not a ?: temporary inside co_await: g++ 12 destroys such
+          // temporaries wrongly in coroutines (free(): invalid pointer).
+          const std::string verify_name =
+              config_.tls == core::TlsPolicy::verify ? name : std::string();
+          co_await t.tls_client_handshake(tls_, name, verify_name);
         } catch (const boost::system::system_error& e) {
           throw Abort{make_reply(451, "4.7.5",
                                  fmt::format("TLS with next hop failed: {}", e.code().message()))};
@@ -167,6 +186,10 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     const auto& env = *request.envelope;
     if (env.smtputf8 && !ext.smtputf8)
       throw Abort{make_reply(550, "5.6.7", "Next hop does not support SMTPUTF8 (RFC 6531 3.5)")};
+    // No MIME downgrade: 8-bit content declared BODY=8BITMIME is refused rather than sent
+    // as 8-bit to a next hop that did not announce 8BITMIME (RFC 6152 3).
+    if (env.body_8bit && !ext.eightbit && has_8bit(request.prefix, *request.body))
+      throw Abort{make_reply(554, "5.6.3", "Next hop does not support 8BITMIME (RFC 6152 3)")};
     std::string mail = "MAIL FROM:<" + env.sender + ">";
     if (ext.size) mail += fmt::format(" SIZE={}", request.prefix.size() + request.body->size());
     if (env.body_8bit && ext.eightbit) mail += " BODY=8BITMIME";
@@ -255,7 +278,7 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     t.close();
     co_return all_recipients(
         request,
-        make_reply(451, timeout ? "4.4.2" : "4.4.2",
+        make_reply(451, "4.4.2",
                    fmt::format("Next hop {} {}, try again later", describe(),
                                timeout ? "timed out"
                                        : "dropped the connection (" + e.code().message() + ")")));

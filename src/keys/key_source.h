@@ -22,9 +22,9 @@ struct PublicKeyRecord {
   std::string address;
   KeyKind kind = KeyKind::smime;
   crypto::X509Ptr cert;
-  std::string openpgp;       // binary transferable public key (OpenPGP only)
-  std::string fingerprint;   // SHA-256 hex of the DER certificate, or OpenPGP fingerprint
-  std::string source;        // "sqlite", "ldap", ...
+  std::string openpgp;      // binary transferable public key (OpenPGP only)
+  std::string fingerprint;  // SHA-256 hex of the DER certificate, or OpenPGP fingerprint
+  std::string source;       // "sqlite", "ldap", ...
 };
 
 // A secret key usable for one address (signing as sender, decrypting as recipient).
@@ -32,10 +32,10 @@ struct PublicKeyRecord {
 struct SecretKeyRecord {
   std::string address;
   KeyKind kind = KeyKind::smime;
-  crypto::X509Ptr cert;                    // the certificate that goes with the key
-  crypto::PKeyPtr key;                     // S/MIME private key (may be a PKCS#11 handle later)
-  std::vector<crypto::X509Ptr> chain;      // intermediate certificates to send along
-  std::string openpgp;                     // OpenPGP secret key bytes (issue 4)
+  crypto::X509Ptr cert;                // the certificate that goes with the key
+  crypto::PKeyPtr key;                 // S/MIME private key (may be a PKCS#11 handle later)
+  std::vector<crypto::X509Ptr> chain;  // intermediate certificates to send along
+  std::string openpgp;                 // OpenPGP secret key bytes (issue 4)
   std::string fingerprint;
 };
 

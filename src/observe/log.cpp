@@ -16,12 +16,24 @@ void init_logging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+namespace {
+// Header-style folded text ("a;\r\n b") becomes one line ("a; b").
+std::string unfold(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\r' || c == '\n') continue;
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
 std::string format_message_log(const MessageLogRecord& r) {
   return fmt::format(
       "msg id={} side={} client={} from=<{}> rcpts={} size={}{}{} reply=\"{}\" ms={}", r.id, r.side,
       r.client, util::printable(r.sender, 256), r.recipients, r.size,
-      r.filter.empty() ? "" : " filter=", util::printable(r.filter), util::printable(r.reply, 300),
-      r.elapsed.count());
+      r.filter.empty() ? "" : " filter=", util::printable(unfold(r.filter), 400),
+      util::printable(r.reply, 300), r.elapsed.count());
 }
 
 void log_message(const MessageLogRecord& r) {

@@ -194,6 +194,11 @@ net::awaitable<void> Connection::run() {
                    session_.client().address, ctx_.listener.name, body_->size(),
                    transport_.timed_out() ? "timeout" : e.code().message());
     }
+  } catch (const std::exception& e) {
+    // Anything else would end the coroutine silently (co_spawn detached) and leak the
+    // connection's slot in the listener's limits: log it and release as usual.
+    spdlog::error("conn client={} side={} closed after an internal error: {}",
+                  session_.client().address, ctx_.listener.name, e.what());
   }
   transport_.close();
   listener_->release(session_.client().address, this);

@@ -109,6 +109,9 @@ net::awaitable<void> Listener::accept_loop() {
     {
       std::lock_guard lock(mutex_);
       connections_.insert(conn);
+      // Shutdown may have begun between admit() and here: this connection was not in the
+      // set that shutdown_connections() notified.
+      if (stopping_) conn->request_shutdown();
     }
     asio::co_spawn(
         conn->socket_executor(), [conn] { return conn->run(); }, asio::detached);

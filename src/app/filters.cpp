@@ -1,0 +1,63 @@
+// make_filters: [seal]/[open] configuration -> gateway filter options.
+#include "app/filters.h"
+
+#include "gateway/smime_open_filter.h"
+#include "gateway/smime_seal_filter.h"
+
+namespace mailseal::app {
+
+namespace {
+
+gateway::VerdictAction action(const std::string& v) {
+  return v == "reject" ? gateway::VerdictAction::reject : gateway::VerdictAction::tag;
+}
+
+gateway::SealOptions seal_options(const core::Config& c) {
+  gateway::SealOptions o;
+  o.cipher = c.seal.cipher == "aes-256-gcm" ? crypto::smime::Cipher::aes256_gcm
+                                            : crypto::smime::Cipher::aes256_cbc;
+  o.rsa_oaep = c.seal.rsa_padding == "oaep";
+  o.opaque_signing = c.seal.signing == "opaque";
+  o.no_certificate = c.seal.no_certificate == "sign-only" ? gateway::RecipientFallback::sign_only
+                     : c.seal.no_certificate == "plain"   ? gateway::RecipientFallback::plain
+                                                          : gateway::RecipientFallback::refuse;
+  o.no_secret_key = c.seal.no_secret_key == "encrypt-only" ? gateway::SenderFallback::encrypt_only
+                                                           : gateway::SenderFallback::refuse;
+  o.allow_from_mismatch = c.seal.allow_from_mismatch;
+  o.spill_dir = c.state_dir / "tmp";
+  return o;
+}
+
+gateway::OpenOptions open_options(const core::Config& c) {
+  gateway::OpenOptions o;
+  o.from_mismatch = action(c.open.from_mismatch);
+  o.untrusted = action(c.open.untrusted);
+  o.expired = action(c.open.expired);
+  o.revoked = action(c.open.revoked);
+  o.undecryptable = action(c.open.undecryptable);
+  o.max_layers = static_cast<int>(c.open.max_layers);
+  o.spill_dir = c.state_dir / "tmp";
+  return o;
+}
+
+}  // namespace
+
+bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
+  if (!config.seal.enabled && !config.open.enabled) return true;
+  auto paths = keys::StatePaths::under(config.state_dir, config.keys.master_key);
+  auto admin = keys::KeyAdmin::open(paths);
+  if (!admin) {
+    error = "key store " + paths.database.string() + ": " + admin.error() +
+            " (run `mailseal keys --config FILE init` first)";
+    return false;
+  }
+  out.key_store = std::make_unique<keys::KeyAdmin>(std::move(admin).value());
+  std::vector<keys::KeySource*> sources{&out.key_store->store()};
+  if (config.seal.enabled)
+    out.seal = std::make_unique<gateway::SmimeSealFilter>(sources, seal_options(config));
+  if (config.open.enabled)
+    out.open = std::make_unique<gateway::SmimeOpenFilter>(sources, open_options(config));
+  return true;
+}
+
+}  // namespace mailseal::app

@@ -1,0 +1,24 @@
+// Builds what `serve` needs beyond the configuration: the key store (the configured key
+// sources) and the seal/open filters for the two sides, mapped from [seal] and [open].
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/message_filter.h"
+#include "keys/key_admin.h"
+
+namespace mailseal::app {
+
+struct GatewayFilters {
+  std::unique_ptr<keys::KeyAdmin> key_store;  // owns the SQLite store
+  std::unique_ptr<core::MessageFilter> seal;
+  std::unique_ptr<core::MessageFilter> open;
+};
+
+// Fails with a one-line reason (e.g. the key store was never initialised).
+bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error);
+
+}  // namespace mailseal::app

@@ -1,0 +1,174 @@
+// SmimeSealFilter: From check, key lookup, canonicalise, sign once, encrypt per copy.
+#include "gateway/smime_seal_filter.h"
+
+#include <map>
+
+#include "gateway/body_io.h"
+#include "mime/address.h"
+#include "mime/entity.h"
+
+namespace mailseal::gateway {
+namespace smime = crypto::smime;
+namespace {
+
+enum class Treatment { encrypt, sign_only, plain };
+
+core::FilterResult refuse(int code, const char* enhanced, const std::string& text) {
+  core::FilterResult r;
+  r.refusal = smtp::make_reply(code, enhanced, text);
+  r.summary = "seal refused: " + text;
+  return r;
+}
+
+core::FilterResult source_failure(const keys::SourceError& e) {
+  return refuse(451, "4.7.0", "key source " + e.source + " unavailable, try again later");
+}
+
+std::string header_value(const mime::Entity& e, const char* name) {
+  std::string out;
+  for (const auto& h : e.headers)
+    if (strcasecmp(h.name.c_str(), name) == 0) out += (out.empty() ? "" : ", ") + h.value;
+  return out;
+}
+
+// The signed entity: multipart/signed around the canonical entity, or opaque signed-data.
+bool build_signed(const core::MessageBody& entity, const keys::SecretKeyRecord& key, bool opaque,
+                  core::MessageBody& out, std::string& why) {
+  smime::SignerKey signer{key.cert.get(), key.key.get(), {}};
+  for (const auto& c : key.chain) signer.chain.push_back(c.get());
+  crypto::BioPtr in = read_bio(source_of(entity));
+  if (opaque) {
+    out.append(mime::pkcs7_mime_headers(mime::SmimeKind::signed_data));
+    crypto::BioPtr b64 = base64_into(out);
+    smime::Status s = smime::sign(in.get(), b64.get(), signer, {true});
+    why = s.reason;
+    return s.ok() && out.ok();
+  }
+  std::string boundary = mime::make_boundary();
+  out.append(mime::signed_multipart_head(boundary));
+  copy_into(source_of(entity), out);
+  out.append(mime::signed_multipart_middle(boundary));
+  crypto::BioPtr b64 = base64_into(out);
+  smime::Status s = smime::sign(in.get(), b64.get(), signer, {false});
+  out.append(mime::signed_multipart_tail(boundary));
+  why = s.reason;
+  return s.ok() && out.ok();
+}
+
+}  // namespace
+
+std::optional<smtp::Reply> SmimeSealFilter::check_recipient(const core::Envelope&,
+                                                            const std::string& recipient) {
+  if (options_.no_certificate != RecipientFallback::refuse) return std::nullopt;
+  std::optional<keys::SourceError> err;
+  auto cert = keys_.certificate(recipient, err);
+  if (err) return smtp::make_reply(451, "4.7.0", "key source " + err->source + " unavailable");
+  if (!cert) return smtp::make_reply(550, "5.7.1", "no S/MIME certificate for " + recipient);
+  return std::nullopt;
+}
+
+core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
+                                            const core::MessageBody& body) {
+  mime::Entity msg = mime::parse_entity(source_of(body), {}, false);
+  if (!msg.ok) return refuse(554, "5.6.0", "message cannot be parsed: " + msg.error);
+  auto from = mime::header_addresses(header_value(msg, "From"));
+  if (from.size() != 1) return refuse(550, "5.7.1", "message needs exactly one From address");
+  std::string sender = keys::normalise_address(from[0]);
+  if (!options_.allow_from_mismatch && sender != keys::normalise_address(envelope.sender))
+    return refuse(550, "5.7.1", "From address does not match the envelope sender");
+
+  std::optional<keys::SourceError> err;
+  auto secrets = keys_.secret_keys(sender, err);
+  if (err) return source_failure(*err);
+  if (secrets.empty() && options_.no_secret_key == SenderFallback::refuse)
+    return refuse(550, "5.7.1", "no signing key for " + sender);
+
+  // Treatment and certificate per recipient.
+  std::map<std::string, keys::PublicKeyRecord> certs;
+  std::map<std::string, Treatment> treatment;
+  for (const auto& rcpt : envelope.recipients) {
+    auto cert = keys_.certificate(rcpt, err);
+    if (err) return source_failure(*err);
+    if (cert) {
+      certs.emplace(rcpt, std::move(*cert));
+      treatment[rcpt] = Treatment::encrypt;
+    } else if (options_.no_certificate == RecipientFallback::refuse) {
+      return refuse(550, "5.7.1", "no S/MIME certificate for " + rcpt);
+    } else {
+      treatment[rcpt] = options_.no_certificate == RecipientFallback::sign_only
+                            ? Treatment::sign_only
+                            : Treatment::plain;
+    }
+    if (treatment[rcpt] == Treatment::sign_only && secrets.empty())
+      return refuse(550, "5.7.1", "cannot sign for " + rcpt + ": no signing key");
+  }
+
+  // Canonical entity and (once) the signed entity.
+  core::MessageBody entity(options_.spill_dir);
+  std::string why;
+  if (!mime::write_canonical_entity(source_of(body), append_to(entity), &why))
+    return refuse(554, "5.6.0", why);
+  core::MessageBody signed_entity(options_.spill_dir);
+  const core::MessageBody* inner = &entity;
+  if (!secrets.empty()) {
+    if (!build_signed(entity, secrets.front(), options_.opaque_signing, signed_entity, why))
+      return refuse(451, "4.7.0", "signing failed: " + why);
+    inner = &signed_entity;
+  }
+
+  std::vector<mime::Header> outer;
+  bool has_mime_version = false;
+  for (const auto& h : msg.headers) {
+    if (!mime::is_kept_outer_header(h.name)) continue;
+    has_mime_version |= strcasecmp(h.name.c_str(), "MIME-Version") == 0;
+    outer.push_back(h);
+  }
+  if (!has_mime_version) outer.push_back({"MIME-Version", "1.0"});
+  std::string outer_block = mime::header_block(outer);
+
+  // Group: visible recipients (To/Cc) by treatment share a copy; Bcc ones get their own.
+  std::vector<std::string> visible;
+  for (const char* name : {"To", "Cc"})
+    for (auto& a : mime::header_addresses(header_value(msg, name)))
+      visible.push_back(keys::normalise_address(a));
+  std::map<std::string, std::vector<std::string>> groups;
+  int bcc = 0;
+  for (const auto& rcpt : envelope.recipients) {
+    bool is_visible =
+        std::find(visible.begin(), visible.end(), keys::normalise_address(rcpt)) != visible.end();
+    std::string key = std::to_string(static_cast<int>(treatment[rcpt])) +
+                      (is_visible ? "" : "/bcc" + std::to_string(bcc++));
+    groups[key].push_back(rcpt);
+  }
+
+  core::FilterResult result;
+  for (auto& [key, rcpts] : groups) {
+    core::MessageCopy copy{rcpts, core::MessageBody(options_.spill_dir)};
+    Treatment t = treatment[rcpts.front()];
+    if (t == Treatment::plain) {
+      copy_into(source_of(body), copy.body);  // explicitly allowed by configuration
+    } else if (t == Treatment::sign_only) {
+      copy.body.append(outer_block);
+      copy_into(source_of(*inner), copy.body);
+    } else {
+      std::vector<X509*> to;
+      for (const auto& r : rcpts) to.push_back(certs.at(r).cert.get());
+      bool gcm = options_.cipher == smime::Cipher::aes256_gcm;
+      copy.body.append(outer_block);
+      copy.body.append(mime::pkcs7_mime_headers(gcm ? mime::SmimeKind::auth_enveloped
+                                                    : mime::SmimeKind::enveloped));
+      crypto::BioPtr in = read_bio(source_of(*inner));
+      crypto::BioPtr b64 = base64_into(copy.body);
+      smime::Status s =
+          smime::encrypt(in.get(), b64.get(), to, {options_.cipher, options_.rsa_oaep});
+      if (!s.ok()) return refuse(451, "4.7.0", "encryption failed: " + s.reason);
+    }
+    if (!copy.body.ok()) return refuse(452, "4.3.1", "insufficient storage");
+    result.copies.push_back(std::move(copy));
+  }
+  result.summary = "sealed: " + std::to_string(result.copies.size()) +
+                   " copies, signed=" + (secrets.empty() ? "no" : "yes");
+  return result;
+}
+
+}  // namespace mailseal::gateway

@@ -1,0 +1,84 @@
+// KeyAdmin: the operator's key-management operations (`mailseal keys ...`) as a library,
+// testable without the CLI: init, internal CA, generate, import, export, list, remove,
+// master-key rotation. Owns the layout of the state directory (keys.db, master.key).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keys/cert_builder.h"
+#include "keys/result.h"
+#include "keys/secret_bytes.h"
+#include "keys/sqlite_key_store.h"
+
+namespace mailseal::keys {
+
+struct StatePaths {
+  std::filesystem::path database;    // <state>/keys.db
+  std::filesystem::path master_key;  // <state>/master.key unless placed elsewhere
+  // `master_key` empty = inside the state directory.
+  static StatePaths under(const std::filesystem::path& state_dir,
+                          std::filesystem::path master_key = {});
+};
+
+struct CaOptions {
+  std::vector<std::string> domains;  // internal domains; the CA may issue only for these
+  KeyAlgorithm algorithm = KeyAlgorithm::rsa3072;
+  int days = 3650;
+  std::string common_name = "mailseal internal CA";
+};
+
+struct GenerateOptions {
+  KeyAlgorithm algorithm = KeyAlgorithm::rsa3072;  // RSA: what every S/MIME peer reads
+  bool self_signed = false;
+  int days = 730;
+};
+
+struct ImportOptions {
+  std::optional<std::string> address;   // file only under this address (must match cert)
+  std::optional<std::string> key_file;  // contents of a separate PEM key file
+};
+
+class KeyAdmin {
+ public:
+  // Creates the state directory (0700), master key (0600) and keys.db. Refuses to
+  // overwrite either: an existing master key may be the only copy.
+  static Status init(const StatePaths& paths, Clock now = {});
+  // Opens an initialised store; finishes or discards an interrupted key rotation.
+  static Result<KeyAdmin> open(const StatePaths& paths, Clock now = {});
+
+  SqliteKeyStore& store() { return *store_; }
+
+  Status ca_init(const CaOptions& options);
+  Result<std::string> ca_certificate_pem();
+  Result<CertificateInfo> generate(std::string_view address, const GenerateOptions& options);
+  // Returns one summary line per thing imported. All or nothing.
+  Result<std::vector<std::string>> import(std::string_view file, const ImportOptions& options,
+                                          const SecretBytes* passphrase);
+  // PEM of the newest valid certificate of an address (or of one fingerprint).
+  Result<std::string> export_certificate(std::string_view address_or_fingerprint);
+  // PKCS#12 (DER) with the newest valid secret key, encrypted under `passphrase`.
+  // legacy = PBE-SHA1-3DES, for importers that cannot read AES/PBKDF2 (gpgsm 2.2).
+  Result<std::string> export_pkcs12(std::string_view address, const SecretBytes& passphrase,
+                                    bool legacy);
+  Result<std::vector<CertificateInfo>> list(std::string_view address = {});
+  // An address (contains '@') or a SHA-256 fingerprint (64 hex digits).
+  Result<std::int64_t> remove(std::string_view address_or_fingerprint);
+  // New master key: blobs re-encrypted in one transaction; key file replaced atomically.
+  Status rotate_master_key();
+
+ private:
+  KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now)
+      : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)) {}
+  StatePaths paths_;
+  std::unique_ptr<SqliteKeyStore> store_;
+  Clock now_;
+};
+
+bool is_fingerprint(std::string_view s);
+
+}  // namespace mailseal::keys

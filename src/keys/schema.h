@@ -1,0 +1,15 @@
+// The key database schema and its migrations, versioned with PRAGMA user_version.
+#pragma once
+
+#include "keys/result.h"
+#include "keys/sqlite_db.h"
+
+namespace mailseal::keys::sql {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Brings the schema up to kSchemaVersion in one transaction; refuses a database written
+// by a newer mailseal (its layout is unknown to us, so writing to it could corrupt it).
+Status migrate(Connection& db);
+
+}  // namespace mailseal::keys::sql

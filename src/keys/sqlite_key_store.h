@@ -1,0 +1,127 @@
+// SqliteKeyStore: mailseal's embedded key store (keys.db under the state directory).
+// Owns certificates per address, secret keys sealed under the MasterKey, trust anchors,
+// CRLs and the internal CA. Every change runs in one transaction (Writer): all or nothing.
+//
+// Threads: one connection per concurrent caller, from a small pool. WAL mode lets many
+// readers run in parallel with one writer; writers serialise on SQLite's write lock
+// (BEGIN IMMEDIATE, busy timeout 5 s). The master key is read-only after open, except
+// for reseal_all(), which takes an exclusive lock against find_secret().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "keys/key_source.h"
+#include "keys/master_key.h"
+#include "keys/result.h"
+#include "keys/sqlite_db.h"
+
+namespace mailseal::keys {
+
+using Clock = std::function<std::int64_t()>;  // seconds since the epoch (injectable)
+std::int64_t system_now();
+
+struct CertificateInfo {
+  std::string address;
+  KeyKind kind = KeyKind::smime;
+  std::string algorithm;
+  std::string fingerprint;
+  std::int64_t not_before = 0;
+  std::int64_t not_after = 0;
+  bool has_secret = false;
+};
+
+struct AnchorInfo {
+  std::string fingerprint;
+  std::string subject;
+  std::int64_t not_after = 0;
+};
+
+struct InternalCa {
+  crypto::X509Ptr cert;
+  crypto::PKeyPtr key;
+  std::vector<std::string> domains;
+};
+
+class SqliteKeyStore final : public KeySource {
+ public:
+  // Creates keys.db (mode 0600, O_EXCL) with the schema and records the master key's id.
+  static Result<std::unique_ptr<SqliteKeyStore>> create(const std::filesystem::path& db,
+                                                        MasterKey master, Clock now = {});
+  // Opens an existing store. Without a master key only public data is usable; with one,
+  // its id must match the one recorded in the database.
+  static Result<std::unique_ptr<SqliteKeyStore>> open(const std::filesystem::path& db,
+                                                      std::optional<MasterKey> master,
+                                                      Clock now = {});
+
+  // KeySource. find_* return only certificates valid now, newest (not_before) first.
+  std::string name() const override { return "sqlite"; }
+  std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
+                                           std::optional<SourceError>& error) override;
+  std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
+                                           std::optional<SourceError>& error) override;
+  std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>& error) override;
+  std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) override;
+
+  // Like find_secret but also expired/not-yet-valid keys (newest first): decrypting mail
+  // that was encrypted to a since-expired certificate is still legitimate; signing is not.
+  std::vector<SecretKeyRecord> find_secret_any_validity(std::string_view address, KeyKind kind,
+                                                        std::optional<SourceError>& error);
+
+  // One write transaction. Nothing is visible to others until commit(); destroying an
+  // uncommitted Writer rolls back, so an import that fails halfway changes nothing.
+  class Writer {
+   public:
+    // Adding what is already there is not an error (imports are repeatable).
+    Status add_certificate(std::string_view address, X509* cert);
+    Status add_secret_key(std::string_view address, X509* cert, EVP_PKEY* key,
+                          const std::vector<crypto::X509Ptr>& chain);
+    Status add_trust_anchor(X509* cert);
+    Status add_crl(X509_CRL* crl);
+    Status set_internal_ca(X509* cert, EVP_PKEY* key, const std::vector<std::string>& domains);
+    Result<std::int64_t> remove_address(std::string_view address);
+    Result<std::int64_t> remove_fingerprint(std::string_view fingerprint);
+    Status commit();
+
+   private:
+    friend class SqliteKeyStore;
+    Writer(SqliteKeyStore* s, sql::Pool::Lease lease);
+    SqliteKeyStore* store_;
+    sql::Pool::Lease lease_;  // declared before tx_: the transaction ends first
+    sql::Transaction tx_;
+  };
+  Result<Writer> begin_write();
+
+  Result<std::vector<CertificateInfo>> list(std::string_view address = {});
+  Result<std::vector<AnchorInfo>> list_trust_anchors();
+  // The internal CA with its secret key; an error if `ca init` has not been run.
+  Result<InternalCa> internal_ca();
+  bool has_master_key() const { return master_.has_value(); }
+  // The id of the master key the database's blobs are sealed under (MasterKey::id()).
+  Result<std::string> master_key_id();
+
+  // Re-encrypts every sealed blob under `next` and records its id, in one transaction.
+  // Afterwards this store uses `next`. The caller makes the key file match (key_admin).
+  Status reseal_all(MasterKey next);
+
+ private:
+  SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now);
+  std::vector<SecretKeyRecord> secrets(std::string_view address, KeyKind kind, bool valid_only,
+                                       std::optional<SourceError>& error);
+  Result<MasterKey*> master();
+
+  sql::Pool pool_;
+  std::optional<MasterKey> master_;
+  std::shared_mutex master_mu_;
+  Clock now_;
+};
+
+const char* kind_name(KeyKind k);
+
+}  // namespace mailseal::keys

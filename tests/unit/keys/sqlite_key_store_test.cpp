@@ -1,0 +1,227 @@
+// SqliteKeyStore: round trips, lookup order and validity, removal, all-or-nothing writes,
+// and refusal of secret-key blobs that were tampered with or swapped between rows.
+
+#include "keys/sqlite_key_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <thread>
+
+#include "keys/x509_util.h"
+#include "keys_test_util.h"
+
+namespace mailseal::keys {
+namespace {
+
+using testing::Identity;
+using testing::kNow;
+using testing::make_identity;
+using testing::TempDir;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = SqliteKeyStore::create(db(), MasterKey::create(dir_.path() / "master.key").value(),
+                                    [this] { return now_; });
+    ASSERT_TRUE(s) << s.error();
+    store_ = std::move(s).value();
+  }
+  std::filesystem::path db() const { return dir_.path() / "keys.db"; }
+  void add_secret(const std::string& addr, const Identity& id) {
+    auto w = store_->begin_write();
+    ASSERT_TRUE(w) << w.error();
+    auto st = w->add_secret_key(addr, id.cert.get(), id.key.get(), {});
+    ASSERT_TRUE(st) << st.error();
+    ASSERT_TRUE(w->commit());
+  }
+  void add_cert(const std::string& addr, const Identity& id) {
+    auto w = store_->begin_write();
+    ASSERT_TRUE(w->add_certificate(addr, id.cert.get()));
+    ASSERT_TRUE(w->commit());
+  }
+  void sql(const std::string& text) {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, text.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+  }
+
+  TempDir dir_;
+  std::int64_t now_ = kNow + 3600;
+  std::unique_ptr<SqliteKeyStore> store_;
+};
+
+TEST_F(StoreTest, PublicAndSecretRoundTrip) {
+  auto alice = make_identity("alice@example.org");
+  add_secret("alice@example.org", alice);
+  std::optional<SourceError> err;
+  // Domain case-insensitive, local part exact.
+  auto pub = store_->find_public("alice@EXAMPLE.org", KeyKind::smime, err);
+  ASSERT_FALSE(err);
+  ASSERT_EQ(pub.size(), 1u);
+  EXPECT_EQ(pub[0].fingerprint, fingerprint(alice.cert.get()));
+  EXPECT_EQ(X509_cmp(pub[0].cert.get(), alice.cert.get()), 0);
+  EXPECT_EQ(pub[0].source, "sqlite");
+  EXPECT_TRUE(store_->find_public("Alice@example.org", KeyKind::smime, err).empty());
+  auto sec = store_->find_secret("alice@example.org", KeyKind::smime, err);
+  ASSERT_FALSE(err) << err->reason;
+  ASSERT_EQ(sec.size(), 1u);
+  EXPECT_EQ(EVP_PKEY_eq(sec[0].key.get(), alice.key.get()), 1);
+  EXPECT_TRUE(store_->find_public("alice@example.org", KeyKind::openpgp, err).empty());
+}
+
+TEST_F(StoreTest, ReopenWithSameKeyAndRefuseOtherKey) {
+  add_secret("alice@example.org", make_identity("alice@example.org"));
+  store_.reset();
+  auto again = SqliteKeyStore::open(db(), MasterKey::load(dir_.path() / "master.key").value(),
+                                    [] { return kNow + 10; });
+  ASSERT_TRUE(again) << again.error();
+  std::optional<SourceError> err;
+  EXPECT_EQ(again.value()->find_secret("alice@example.org", KeyKind::smime, err).size(), 1u);
+  auto wrong = SqliteKeyStore::open(db(), MasterKey::generate().value());
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().find("does not belong"), std::string::npos);
+}
+
+TEST_F(StoreTest, NewestValidFirstExpiredAndFutureSkipped) {
+  auto old_cert = make_identity("bob@example.org", kNow - 100 * 86400, 365);
+  auto newer = make_identity("bob@example.org", kNow, 365);
+  auto expired = make_identity("bob@example.org", kNow - 800 * 86400, 30);
+  auto future = make_identity("bob@example.org", kNow + 30 * 86400, 365);
+  for (auto* id : {&old_cert, &expired, &newer, &future}) add_cert("bob@example.org", *id);
+  std::optional<SourceError> err;
+  auto found = store_->find_public("bob@example.org", KeyKind::smime, err);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].fingerprint, fingerprint(newer.cert.get()));
+  EXPECT_EQ(found[1].fingerprint, fingerprint(old_cert.cert.get()));
+  auto all = store_->list("bob@example.org");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 4u);
+}
+
+TEST_F(StoreTest, ExpiredSecretOnlyForDecryption) {
+  add_secret("carol@example.org", make_identity("carol@example.org", kNow - 800 * 86400, 30));
+  std::optional<SourceError> err;
+  EXPECT_TRUE(store_->find_secret("carol@example.org", KeyKind::smime, err).empty());
+  EXPECT_EQ(store_->find_secret_any_validity("carol@example.org", KeyKind::smime, err).size(), 1u);
+}
+
+TEST_F(StoreTest, RemoveByAddressAndFingerprintCascadesSecret) {
+  auto a = make_identity("alice@example.org");
+  auto b = make_identity("bob@example.org");
+  add_secret("alice@example.org", a);
+  add_secret("bob@example.org", b);
+  auto w = store_->begin_write();
+  EXPECT_EQ(w->remove_address("alice@Example.org").value(), 1);
+  EXPECT_EQ(w->remove_fingerprint(fingerprint(b.cert.get())).value(), 1);
+  ASSERT_TRUE(w->commit());
+  EXPECT_TRUE(store_->list()->empty());
+  sqlite3* raw = nullptr;
+  sqlite3_open(db().c_str(), &raw);
+  sqlite3_stmt* q = nullptr;
+  sqlite3_prepare_v2(raw, "SELECT count(*) FROM secret_keys", -1, &q, nullptr);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  sqlite3_close(raw);
+}
+
+TEST_F(StoreTest, FailedWriteLeavesStoreUnchanged) {
+  auto a = make_identity("alice@example.org");
+  auto other = make_identity("mallory@example.org");
+  {
+    auto w = store_->begin_write();
+    ASSERT_TRUE(w->add_certificate("alice@example.org", a.cert.get()));
+    // Second step fails: a key that does not belong to the certificate.
+    EXPECT_FALSE(w->add_secret_key("alice@example.org", a.cert.get(), other.key.get(), {}));
+    // No commit: the Writer rolls back when it goes out of scope.
+  }
+  EXPECT_TRUE(store_->list()->empty());
+  auto w = store_->begin_write();
+  EXPECT_FALSE(w->add_certificate("bob@example.org", a.cert.get()));  // not its address
+}
+
+TEST_F(StoreTest, TamperedSecretBlobRefused) {
+  add_secret("alice@example.org", make_identity("alice@example.org"));
+  sql("UPDATE secret_keys SET sealed = substr(sealed, 1, 20) || "
+      "x'00' || substr(sealed, 22)");
+  std::optional<SourceError> err;
+  EXPECT_TRUE(store_->find_secret("alice@example.org", KeyKind::smime, err).empty());
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->reason.find("failed authentication"), std::string::npos);
+}
+
+TEST_F(StoreTest, SwappedSecretBlobsRefused) {
+  add_secret("alice@example.org", make_identity("alice@example.org"));
+  add_secret("mallory@example.org", make_identity("mallory@example.org"));
+  // Give mallory's row alice's sealed key: it must not open as mallory's key.
+  sql("UPDATE secret_keys SET sealed = (SELECT s.sealed FROM secret_keys s JOIN certificates c "
+      "ON c.id = s.certificate_id WHERE c.address = 'alice@example.org') WHERE certificate_id = "
+      "(SELECT id FROM certificates WHERE address = 'mallory@example.org')");
+  std::optional<SourceError> err;
+  EXPECT_TRUE(store_->find_secret("mallory@example.org", KeyKind::smime, err).empty());
+  ASSERT_TRUE(err);
+  err.reset();
+  EXPECT_EQ(store_->find_secret("alice@example.org", KeyKind::smime, err).size(), 1u);
+}
+
+TEST_F(StoreTest, TrustAnchorsAndCrls) {
+  auto key = generate_key(KeyAlgorithm::p256).value();
+  auto ca = make_ca_certificate(key.get(), "Test CA", {"example.org"}, {kNow, 100}).value();
+  auto w = store_->begin_write();
+  ASSERT_TRUE(w->add_trust_anchor(ca.get()));
+  ASSERT_TRUE(w->add_trust_anchor(ca.get()));  // repeat is a no-op
+  EXPECT_FALSE(w->add_trust_anchor(make_identity("a@example.org").cert.get()));  // not a CA
+  crypto::X509CrlPtr crl(X509_CRL_new());
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.get()));
+  ASN1_TIME* t = ASN1_TIME_set(nullptr, kNow);
+  X509_CRL_set1_lastUpdate(crl.get(), t);
+  ASN1_TIME_free(t);
+  X509_CRL_sign(crl.get(), key.get(), EVP_sha256());
+  ASSERT_TRUE(w->add_crl(crl.get()));
+  ASSERT_TRUE(w->commit());
+  std::optional<SourceError> err;
+  EXPECT_EQ(store_->trust_anchors(err).size(), 1u);
+  EXPECT_EQ(store_->crls(err).size(), 1u);
+  EXPECT_FALSE(err);
+}
+
+TEST_F(StoreTest, ResealAllUnderNewKey) {
+  add_secret("alice@example.org", make_identity("alice@example.org"));
+  auto next = MasterKey::generate().value();
+  auto next_id = next.id();
+  ASSERT_TRUE(store_->reseal_all(std::move(next)));
+  EXPECT_EQ(store_->master_key_id().value(), next_id);
+  std::optional<SourceError> err;
+  EXPECT_EQ(store_->find_secret("alice@example.org", KeyKind::smime, err).size(), 1u);
+  EXPECT_FALSE(err);
+}
+
+TEST_F(StoreTest, NewerSchemaRefused) {
+  store_.reset();
+  sql("PRAGMA user_version = 99");
+  auto s = SqliteKeyStore::open(db(), std::nullopt);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("newer"), std::string::npos);
+}
+
+TEST_F(StoreTest, ConcurrentReaders) {
+  add_secret("alice@example.org", make_identity("alice@example.org"));
+  std::atomic<int> found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        std::optional<SourceError> err;
+        if (store_->find_secret("alice@example.org", KeyKind::smime, err).size() == 1) ++found;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(found.load(), 200);
+}
+
+}  // namespace
+}  // namespace mailseal::keys
