@@ -120,6 +120,10 @@ void read_listener(ConfigReader& r, const toml::table& root, const std::string& 
     l.tls.key = r.get_path(*tls, name + ".tls", "key", "", true);
     r.check_unknown(*tls, name + ".tls");
   }
+  l.auth_passwords = r.get_path(*t, name, "auth_passwords", "", false);
+  if (!l.auth_passwords.empty() && !l.tls.enabled())
+    r.error(t->get("auth_passwords"),
+            name + ".auth_passwords needs [" + name + ".tls]: credentials only over TLS");
   if (l.require_tls && !l.tls.enabled())
     r.error(t->get("require_tls"), name + ".require_tls needs [" + name + ".tls]");
   read_next_hop(r, (*t)["next_hop"].as_table(), name + ".next_hop", l.next_hop);
@@ -162,6 +166,12 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
         std::pair{"revoked", &c.open.revoked}, std::pair{"undecryptable", &c.open.undecryptable}})
     *field = choice(r, o, "open", key, *field, {"reject", "tag"});
   c.open.max_layers = r.get_size(o, "open", "max_layers", c.open.max_layers, 1, 16);
+  for (const auto& [node, text] : r.get_string_list(o, "open", "require_signature_from")) {
+    if (text.empty() || text.find_first_of("@ \t") != std::string::npos)
+      r.error(node, "open.require_signature_from: \"" + text + "\" is not a domain");
+    else
+      c.open.require_signature_from.push_back(util::to_lower(text));
+  }
   r.check_unknown(o, "open");
 
   const toml::table* kt = root["keys"].as_table();

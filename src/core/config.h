@@ -65,6 +65,9 @@ struct ListenerConfig {
   std::chrono::seconds data_timeout{600};
   TlsServerConfig tls;
   bool require_tls = false;
+  // SMTP AUTH over TLS (inside): "user:crypt-hash" lines, e.g. from `openssl passwd -6`.
+  // A client outside client_networks may then connect but must authenticate.
+  std::filesystem::path auth_passwords;
   NextHopConfig next_hop;
 };
 
@@ -89,6 +92,8 @@ struct OpenConfig {
   std::string revoked = "reject";
   std::string undecryptable = "tag";
   std::size_t max_layers = 4;
+  // From-address domains (lower case) whose mail must carry a signature bound to From.
+  std::vector<std::string> require_signature_from;
 };
 
 struct KeysConfig {

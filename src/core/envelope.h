@@ -22,6 +22,7 @@ struct ClientInfo {
   std::string helo;  // as given in EHLO/HELO
   bool tls = false;
   std::string tls_version;  // "TLSv1.3" when tls
+  std::string auth_user;    // SMTP AUTH identity (RFC 4954), empty if not authenticated
 };
 
 }  // namespace mailseal::core

@@ -30,8 +30,9 @@ std::string unfold(std::string_view s) {
 
 std::string format_message_log(const MessageLogRecord& r) {
   return fmt::format(
-      "msg id={} side={} client={} from=<{}> rcpts={} size={}{}{} reply=\"{}\" ms={}", r.id, r.side,
-      r.client, util::printable(r.sender, 256), r.recipients, r.size,
+      "msg id={} side={} client={}{}{} from=<{}> rcpts={} size={}{}{} reply=\"{}\" ms={}", r.id,
+      r.side, r.client, r.auth_user.empty() ? "" : " auth=", util::printable(r.auth_user, 100),
+      util::printable(r.sender, 256), r.recipients, r.size,
       r.filter.empty() ? "" : " filter=", util::printable(unfold(r.filter), 400),
       util::printable(r.reply, 300), r.elapsed.count());
 }

@@ -15,8 +15,9 @@ void init_logging(const std::string& level);
 
 struct MessageLogRecord {
   std::string id;
-  std::string side;    // inside / outside
-  std::string client;  // IP address
+  std::string side;       // inside / outside
+  std::string client;     // IP address
+  std::string auth_user;  // SMTP AUTH identity, empty if none
   std::string sender;
   std::size_t recipients = 0;
   std::size_t size = 0;

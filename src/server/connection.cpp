@@ -13,7 +13,8 @@ namespace mailseal::server {
 namespace asio = net::asio;
 
 namespace {
-smtp::SessionOptions session_options(const ListenerContext& ctx) {
+smtp::SessionOptions session_options(const ListenerContext& ctx, const SidePolicy& policy,
+                                     const core::ClientInfo& client) {
   smtp::SessionOptions o;
   o.hostname = ctx.config.hostname;
   o.max_message_size = ctx.listener.max_message_size;
@@ -21,6 +22,8 @@ smtp::SessionOptions session_options(const ListenerContext& ctx) {
   o.max_errors = ctx.listener.max_errors;
   o.starttls_available = ctx.tls != nullptr;
   o.require_tls = ctx.listener.require_tls;
+  o.auth_available = ctx.passwords != nullptr && ctx.tls != nullptr;
+  o.auth_required = o.auth_available && !policy.trusted_network(client);
   return o;
 }
 }  // namespace
@@ -30,9 +33,10 @@ Connection::Connection(net::tcp::socket socket, std::shared_ptr<Listener> listen
     : transport_(std::move(socket)),
       listener_(std::move(listener)),
       ctx_(listener_->context()),
-      policy_(ctx_.side, ctx_.listener, ctx_.config.hostname, ctx_.relay.filter()),
-      session_(session_options(ctx_), policy_,
-               core::ClientInfo{client_address, client_port, "", false, ""}) {}
+      policy_(ctx_.side, ctx_.listener, ctx_.config.hostname, ctx_.relay.filter(), ctx_.passwords),
+      session_(session_options(ctx_, policy_,
+                               core::ClientInfo{client_address, client_port, "", false, ""}),
+               policy_, core::ClientInfo{client_address, client_port, "", false, ""}) {}
 
 void Connection::request_shutdown() {
   auto self = shared_from_this();
@@ -107,6 +111,7 @@ net::awaitable<smtp::Step> Connection::deliver() {
   rec.id = message_id_;
   rec.side = ctx_.listener.name;
   rec.client = session_.client().address;
+  rec.auth_user = session_.client().auth_user;
   rec.sender = env.sender;
   rec.recipients = env.recipients.size();
   rec.size = body_->size();

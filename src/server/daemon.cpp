@@ -8,6 +8,7 @@
 #include "delivery/next_hop.h"
 #include "net/asio.h"
 #include "server/listener.h"
+#include "server/password_file.h"
 #include "server/relay.h"
 
 namespace mailseal::server {
@@ -50,16 +51,27 @@ int run_daemon(const core::Config& config, Filters filters) {
     spdlog::critical("cannot load TLS certificate or key: {}", e.what());
     return 1;
   }
+  std::optional<PasswordFile> inside_passwords, outside_passwords;
+  for (auto [listener, target] : {std::pair{&config.inside, &inside_passwords},
+                                  std::pair{&config.outside, &outside_passwords}}) {
+    if (listener->auth_passwords.empty()) continue;
+    std::string error;
+    *target = PasswordFile::load(listener->auth_passwords, error);
+    if (!*target) {
+      spdlog::critical("{}: SMTP AUTH password file: {}", listener->name, error);
+      return 1;
+    }
+  }
   Relay inside_relay(delivery::make_next_hop(config.inside.next_hop, config.hostname),
                      filters.inside, crypto_pool);
   Relay outside_relay(delivery::make_next_hop(config.outside.next_hop, config.hostname),
                       filters.outside, crypto_pool);
-  auto inside =
-      std::make_shared<Listener>(io, ListenerContext{config, config.inside, Side::inside,
-                                                     inside_relay, inside_tls.get(), spill_dir});
-  auto outside =
-      std::make_shared<Listener>(io, ListenerContext{config, config.outside, Side::outside,
-                                                     outside_relay, outside_tls.get(), spill_dir});
+  auto inside = std::make_shared<Listener>(
+      io, ListenerContext{config, config.inside, Side::inside, inside_relay, inside_tls.get(),
+                          spill_dir, inside_passwords ? &*inside_passwords : nullptr});
+  auto outside = std::make_shared<Listener>(
+      io, ListenerContext{config, config.outside, Side::outside, outside_relay, outside_tls.get(),
+                          spill_dir, outside_passwords ? &*outside_passwords : nullptr});
   try {
     inside->bind();
     outside->bind();

@@ -25,6 +25,7 @@ struct ListenerContext {
   Relay& relay;
   net::asio::ssl::context* tls;  // null when STARTTLS is not configured
   std::filesystem::path spill_dir;
+  const PasswordFile* passwords = nullptr;  // SMTP AUTH; null = not offered
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

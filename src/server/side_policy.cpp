@@ -5,12 +5,18 @@
 
 namespace mailseal::server {
 
-std::optional<smtp::Reply> SidePolicy::check_connect(const core::ClientInfo& client) {
-  if (side_ != Side::inside) return std::nullopt;
+bool SidePolicy::trusted_network(const core::ClientInfo& client) const {
+  if (side_ != Side::inside) return true;
   auto ip = core::parse_ip(client.address);
   if (ip)
     for (const auto& n : config_.client_networks)
-      if (n.contains(*ip)) return std::nullopt;
+      if (n.contains(*ip)) return true;
+  return false;
+}
+
+std::optional<smtp::Reply> SidePolicy::check_connect(const core::ClientInfo& client) {
+  // With SMTP AUTH configured, others may connect but must authenticate before MAIL.
+  if (trusted_network(client) || passwords_) return std::nullopt;
   return smtp::make_reply(
       554, "5.7.1", hostname_ + " Access denied: this listener serves only the inside mail server");
 }

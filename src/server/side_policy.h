@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/message_filter.h"
+#include "server/password_file.h"
 #include "smtp/session.h"
 
 namespace mailseal::server {
@@ -15,8 +16,14 @@ enum class Side { inside, outside };
 class SidePolicy : public smtp::SessionPolicy {
  public:
   SidePolicy(Side side, const core::ListenerConfig& config, const std::string& hostname,
-             core::MessageFilter* filter)
-      : side_(side), config_(config), hostname_(hostname), filter_(filter) {}
+             core::MessageFilter* filter, const PasswordFile* passwords = nullptr)
+      : side_(side), config_(config), hostname_(hostname), filter_(filter), passwords_(passwords) {}
+
+  // Inside: is the client in client_networks? (Outside: everyone is "trusted" to connect.)
+  bool trusted_network(const core::ClientInfo& client) const;
+  bool check_password(std::string_view user, std::string_view password) override {
+    return passwords_ && passwords_->check(user, password);
+  }
 
   std::optional<smtp::Reply> check_connect(const core::ClientInfo& client) override;
   std::optional<smtp::Reply> check_recipient(const core::ClientInfo& client,
@@ -29,6 +36,7 @@ class SidePolicy : public smtp::SessionPolicy {
   const core::ListenerConfig& config_;
   const std::string& hostname_;
   core::MessageFilter* filter_;
+  const PasswordFile* passwords_;
 };
 
 }  // namespace mailseal::server

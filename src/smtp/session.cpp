@@ -45,6 +45,7 @@ Step Session::on_line_too_long() {
 
 Step Session::on_line(std::string_view line) {
   if (phase_ == Phase::closed) return {};
+  if (auth_step_ != AuthStep::none) return on_auth_response(line);
   for (char c : line) {
     if (c == '\0') return error(make_reply(500, "5.5.2", "NUL character in command"));
     if (c == '\r') return error(make_reply(500, "5.5.2", "Bare CR in command"));
@@ -67,6 +68,8 @@ Step Session::on_line(std::string_view line) {
       return do_data(cmd);
     case Verb::starttls:
       return do_starttls(cmd);
+    case Verb::auth:
+      return do_auth(cmd);
     default:
       return do_simple(cmd);
   }
@@ -96,8 +99,6 @@ Step Session::do_simple(const Command& cmd) {
                                   std::string(options_.starttls_available ? " STARTTLS" : "")));
     case Verb::bdat:
       return error(make_reply(502, "5.5.1", "BDAT not available (CHUNKING not offered)"));
-    case Verb::auth:
-      return error(make_reply(502, "5.5.1", "AUTH not available"));
     default:
       return error(make_reply(500, "5.5.2", "Command not recognized"));
   }
@@ -163,6 +164,7 @@ std::string Session::protocol_name() const {
   // RFC 3848 (ESMTPS), RFC 6531 3.7.3 (UTF8SMTP, UTF8SMTPS).
   std::string p = envelope_.smtputf8 ? "UTF8SMTP" : (extended_ ? "ESMTP" : "SMTP");
   if (client_.tls) p += "S";
+  if (!client_.auth_user.empty() && extended_) p += "A";  // RFC 3848: ESMTPSA
   return p;
 }
 

@@ -23,7 +23,9 @@ struct SessionOptions {
   std::size_t max_recipients = 1000;
   std::size_t max_errors = 10;  // error replies before the session is closed with 421
   bool starttls_available = false;
-  bool require_tls = false;  // MAIL refused (530 5.7.0) until STARTTLS
+  bool require_tls = false;     // MAIL refused (530 5.7.0) until STARTTLS
+  bool auth_available = false;  // AUTH PLAIN/LOGIN offered, inside TLS only (RFC 4954)
+  bool auth_required = false;   // this client must authenticate before MAIL (530 5.7.0)
 };
 
 class SessionPolicy {
@@ -31,6 +33,10 @@ class SessionPolicy {
   virtual ~SessionPolicy() = default;
   // A reply refuses the connection (sent instead of the greeting, then close).
   virtual std::optional<Reply> check_connect(const core::ClientInfo&) { return std::nullopt; }
+  // SMTP AUTH: true if the password is right for the user.
+  virtual bool check_password(std::string_view /*user*/, std::string_view /*password*/) {
+    return false;
+  }
   // A reply refuses this recipient; nullopt accepts it.
   virtual std::optional<Reply> check_recipient(const core::ClientInfo& client,
                                                const core::Envelope& envelope,
@@ -81,6 +87,9 @@ class Session {
   Step do_rcpt(const Command& cmd);
   Step do_data(const Command& cmd);
   Step do_starttls(const Command& cmd);
+  Step do_auth(const Command& cmd);
+  Step on_auth_response(std::string_view line);
+  Step finish_auth(std::string_view user, std::string_view password);
   Step do_simple(const Command& cmd);
   std::optional<Reply> check_mail_params(const PathArgument& path);
 
@@ -90,6 +99,8 @@ class Session {
   core::Envelope envelope_;
   Phase phase_ = Phase::need_helo;
   bool extended_ = false;
+  enum class AuthStep { none, plain, login_user, login_password } auth_step_ = AuthStep::none;
+  std::string auth_login_user_;
   std::size_t errors_ = 0;
 };
 

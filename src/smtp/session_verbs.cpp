@@ -21,6 +21,8 @@ Step Session::do_ehlo(const Command& cmd, bool extended) {
                      std::to_string(options_.max_message_size) +
                      "\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES";
   if (options_.starttls_available && !client_.tls) text += "\nSTARTTLS";
+  // RFC 4954 4: credentials only inside TLS, so AUTH is not even offered before it.
+  if (options_.auth_available && client_.tls) text += "\nAUTH PLAIN LOGIN";
   return reply(make_reply(250, "", text));
 }
 
@@ -57,6 +59,8 @@ Step Session::do_mail(const Command& cmd) {
   if (phase_ != Phase::ready) return error(make_reply(503, "5.5.1", "Sender already given"));
   if (options_.require_tls && !client_.tls)
     return error(make_reply(530, "5.7.0", "Must issue a STARTTLS command first"));
+  if (options_.auth_required && client_.auth_user.empty())
+    return error(make_reply(530, "5.7.0", "Authentication required"));
   auto parsed = parse_path_argument(cmd.argument, "FROM", true, false);
   if (auto* r = std::get_if<Reply>(&parsed)) return error(*r);
   auto& path = std::get<PathArgument>(parsed);
