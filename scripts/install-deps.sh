@@ -14,7 +14,7 @@ packages=(
   libspdlog-dev libfmt-dev libsqlite3-dev libunbound-dev libldap-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real peers and tools
-  python3 python3-pytest postfix swaks openssl gnupg gpgsm sq rnp dovecot-imapd faketime
+  python3 python3-pytest postfix swaks openssl gnupg gpgsm sq rnp dovecot-imapd dovecot-lmtpd faketime
   ca-certificates iproute2 procps
 )
 

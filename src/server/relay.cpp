@@ -73,6 +73,10 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     outcome.filter_summary = filtered.summary;
     if (filtered.refusal) {
       outcome.reply = *filtered.refusal;
+      // A refusal may quote the message (a parser's complaint): keep it to one line;
+      // Reply::wire() then replaces anything not printable ASCII.
+      for (char& c : outcome.reply.text)
+        if (c == '\n' || c == '\r') c = ' ';
       co_return outcome;
     }
     for (auto& copy : filtered.copies) {

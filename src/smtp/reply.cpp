@@ -21,7 +21,9 @@ std::string Reply::wire() const {
       out += enhanced;
       out += ' ';
     }
-    out += line;
+    // Reply text may quote a peer (a next hop's reply, a parser's complaint about a
+    // header): only printable ASCII reaches the wire, so it can never forge a line end.
+    for (char c : line) out += (c >= 0x20 && c < 0x7f) ? c : '?';
     out += "\r\n";
     if (last) break;
     rest.remove_prefix(nl + 1);

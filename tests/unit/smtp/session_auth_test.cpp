@@ -19,12 +19,15 @@ class PasswordPolicy : public SessionPolicy {
   }
 };
 
-std::string code(const Step& s) { return s.output.substr(0, s.output.find(' ', 4)); }
+std::string code(const Step& s) {
+  return s.output.substr(0, s.output.find(' ', 4));
+}
 
 struct AuthSession {
   PasswordPolicy policy;
   Session session;
-  explicit AuthSession(bool tls) : session(options(), policy, core::ClientInfo{"198.51.100.7", 1, "", false, ""}) {
+  explicit AuthSession(bool tls)
+      : session(options(), policy, core::ClientInfo{"198.51.100.7", 1, "", false, ""}) {
     session.greet();
     if (tls) session.on_tls_established("TLSv1.3");
   }
@@ -43,7 +46,9 @@ TEST(SessionAuth, NotOfferedOrAcceptedBeforeTls) {
   AuthSession a(false);
   auto ehlo = a.session.on_line("EHLO c");
   EXPECT_EQ(ehlo.output.find("AUTH"), std::string::npos);
-  EXPECT_EQ(code(a.session.on_line("AUTH PLAIN " + util::base64_encode(std::string("\0lan\0s3cret", 11)))), "538 5.7.11");
+  EXPECT_EQ(code(a.session.on_line("AUTH PLAIN " +
+                                   util::base64_encode(std::string("\0lan\0s3cret", 11)))),
+            "538 5.7.11");
   EXPECT_EQ(code(a.session.on_line("MAIL FROM:<a@b.org>")), "530 5.7.0");
 }
 
@@ -51,8 +56,12 @@ TEST(SessionAuth, PlainWithInitialResponse) {
   AuthSession a(true);
   EXPECT_NE(a.session.on_line("EHLO c").output.find("250 AUTH PLAIN LOGIN\r\n"), std::string::npos);
   EXPECT_EQ(code(a.session.on_line("MAIL FROM:<a@b.org>")), "530 5.7.0");
-  EXPECT_EQ(code(a.session.on_line("AUTH PLAIN " + util::base64_encode(std::string("\0lan\0wrong", 10)))), "535 5.7.8");
-  EXPECT_EQ(code(a.session.on_line("AUTH PLAIN " + util::base64_encode(std::string("\0lan\0s3cret", 11)))), "235 2.7.0");
+  EXPECT_EQ(
+      code(a.session.on_line("AUTH PLAIN " + util::base64_encode(std::string("\0lan\0wrong", 10)))),
+      "535 5.7.8");
+  EXPECT_EQ(code(a.session.on_line("AUTH PLAIN " +
+                                   util::base64_encode(std::string("\0lan\0s3cret", 11)))),
+            "235 2.7.0");
   EXPECT_EQ(a.session.client().auth_user, "lan");
   EXPECT_EQ(a.session.protocol_name(), "ESMTPSA");
   EXPECT_EQ(code(a.session.on_line("AUTH PLAIN x")), "503 5.5.1");
@@ -63,7 +72,8 @@ TEST(SessionAuth, PlainChallengeAndOtherAuthzidRefused) {
   AuthSession a(true);
   a.session.on_line("EHLO c");
   EXPECT_EQ(a.session.on_line("AUTH PLAIN").output, "334 \r\n");
-  EXPECT_EQ(code(a.session.on_line(util::base64_encode(std::string("boss\0lan\0s3cret", 15)))), "535 5.7.8");
+  EXPECT_EQ(code(a.session.on_line(util::base64_encode(std::string("boss\0lan\0s3cret", 15)))),
+            "535 5.7.8");
   EXPECT_TRUE(a.session.client().auth_user.empty());
 }
 
@@ -88,7 +98,8 @@ TEST(SessionAuth, CancelBadBase64AndUnknownMechanism) {
 }
 
 TEST(Base64, RoundTripAndStrictDecode) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
     EXPECT_EQ(util::base64_decode(util::base64_encode(s)), s);
   EXPECT_EQ(util::base64_encode("Username:"), "VXNlcm5hbWU6");
   EXPECT_FALSE(util::base64_decode("abc"));

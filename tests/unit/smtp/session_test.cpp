@@ -210,3 +210,11 @@ TEST(Reply, MultiLineWire) {
 
 }  // namespace
 }  // namespace mailseal::smtp
+
+namespace mailseal::smtp {
+namespace {
+TEST(Reply, WireNeverCarriesControlOr8BitBytes) {
+  EXPECT_EQ(make_reply(554, "5.7.5", "bad \"a\rb\xff\"").wire(), "554 5.7.5 bad \"a?b?\"\r\n");
+}
+}  // namespace
+}  // namespace mailseal::smtp
