@@ -9,14 +9,18 @@ namespace mailseal::smtp {
 Step Session::do_auth(const Command& cmd) {
   if (!options_.auth_available) return error(make_reply(502, "5.5.1", "AUTH not available"));
   if (!client_.tls)
-    return error(make_reply(538, "5.7.11", "Encryption required for requested authentication mechanism"));
-  if (phase_ == Phase::need_helo || !extended_) return error(make_reply(503, "5.5.1", "Send EHLO first"));
+    return error(
+        make_reply(538, "5.7.11", "Encryption required for requested authentication mechanism"));
+  if (phase_ == Phase::need_helo || !extended_)
+    return error(make_reply(503, "5.5.1", "Send EHLO first"));
   if (!client_.auth_user.empty()) return error(make_reply(503, "5.5.1", "Already authenticated"));
-  if (phase_ != Phase::ready) return error(make_reply(503, "5.5.1", "AUTH not allowed during a mail transaction"));
+  if (phase_ != Phase::ready)
+    return error(make_reply(503, "5.5.1", "AUTH not allowed during a mail transaction"));
   auto parts = util::split(util::trim(cmd.argument), ' ');
   std::string mechanism = util::to_lower(parts[0]);
   std::string_view initial = parts.size() > 1 ? parts[1] : std::string_view{};
-  if (parts.size() > 2) return error(make_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"));
+  if (parts.size() > 2)
+    return error(make_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"));
   if (mechanism == "plain") {
     if (initial.empty()) {
       auth_step_ = AuthStep::plain;
