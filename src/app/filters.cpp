@@ -36,6 +36,7 @@ gateway::OpenOptions open_options(const core::Config& c) {
   o.revoked = action(c.open.revoked);
   o.undecryptable = action(c.open.undecryptable);
   o.max_layers = static_cast<int>(c.open.max_layers);
+  o.require_signature_from = c.open.require_signature_from;
   o.spill_dir = c.state_dir / "tmp";
   return o;
 }

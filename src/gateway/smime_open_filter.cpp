@@ -4,11 +4,13 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "gateway/body_io.h"
 #include "mime/address.h"
 #include "mime/entity.h"
+#include "util/strings.h"
 
 namespace mailseal::gateway {
 namespace smime = crypto::smime;
@@ -47,6 +49,20 @@ std::string value_of(const std::vector<mime::Header>& hs, const char* name) {
   return "";
 }
 
+// Transfer-decodes a pkcs7 entity into `der` (spilled to disk when large) and parses its
+// CMS with the inner content left in `der`, to be streamed (large messages).
+smime::DetachedCms decode_cms_detached(const mime::Source& entity, core::MessageBody& der) {
+  std::string err;
+  if (!mime::write_decoded_content(entity, append_to(der), &err) || !der.ok()) {
+    smime::DetachedCms d;
+    d.parsed.status = smime::Status::fail(smime::Failure::malformed, err);
+    return d;
+  }
+  return smime::parse_cms_detached(
+      [&der](std::size_t off, char* buf, std::size_t n) { return der.read_at(off, buf, n); },
+      der.size());
+}
+
 }  // namespace
 
 core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
@@ -76,8 +92,9 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
     }
     if (e.smime == mime::SmimeKind::enveloped || e.smime == mime::SmimeKind::auth_enveloped) {
       core::MessageBody& der = u.layers.emplace_back(options_.spill_dir);
-      smime::ParsedCms cms = decode_cms(u.current, der);
-      if (!cms.status.ok()) {
+      smime::DetachedCms detached = decode_cms_detached(u.current, der);
+      const smime::ParsedCms& cms = detached.parsed;
+      if (!cms.status.ok() || cms.kind == smime::CmsKind::signed_data) {
         refuse(554, "5.7.5", "malformed encrypted data");
         break;
       }
@@ -95,7 +112,9 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
       for (const auto& s : secrets) candidates.push_back({s.cert.get(), s.key.get()});
       core::MessageBody& plain = u.layers.emplace_back(options_.spill_dir);
       crypto::BioPtr out = crypto::append_bio_over(plain);
-      smime::DecryptResult r = smime::decrypt(cms.cms.get(), out.get(), candidates);
+      crypto::BioPtr ciphertext = detached.content();
+      smime::DecryptResult r =
+          smime::decrypt(cms.cms.get(), out.get(), candidates, ciphertext.get());
       if (r.status.failure == smime::Failure::wrong_key) {
         u.undecryptable = true;
         if (options_.undecryptable == VerdictAction::reject)
@@ -125,10 +144,13 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
       smime::Verdict v;
       if (e.smime == mime::SmimeKind::signed_data) {
         core::MessageBody& der = u.layers.emplace_back(options_.spill_dir);
-        smime::ParsedCms cms = decode_cms(u.current, der);
+        smime::DetachedCms detached = decode_cms_detached(u.current, der);
+        const smime::ParsedCms& cms = detached.parsed;
         core::MessageBody& plain = u.layers.emplace_back(options_.spill_dir);
         crypto::BioPtr out = crypto::append_bio_over(plain);
-        if (cms.status.ok()) v = smime::verify_opaque(cms.cms.get(), out.get(), ctx);
+        crypto::BioPtr content = detached.content();
+        if (cms.status.ok() && cms.kind == smime::CmsKind::signed_data && content)
+          v = smime::verify_opaque(cms.cms.get(), out.get(), ctx, content.get());
         u.current = source_of(plain);
       } else {
         mime::Source b = mime::sub_source(u.current, e.body_offset, u.current.size);
@@ -144,6 +166,17 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
           mime::Source content = mime::sub_source(b, sp.content_offset, sp.content_length);
           crypto::BioPtr in = read_bio(content);
           if (cms.status.ok()) v = smime::verify_detached(in.get(), cms.cms.get(), ctx);
+          // Inside CMS the signed part may come with bare LF although the signer signed
+          // its canonical CRLF form (RFC 8551 3.1.1): check that form too. Either way the
+          // CRLF form is what is delivered.
+          if (v.status == smime::VerdictStatus::bad_signature && has_bare_line_end(content)) {
+            core::MessageBody& canonical = u.layers.emplace_back(options_.spill_dir);
+            if (copy_crlf(content, canonical)) {
+              crypto::BioPtr cin = read_bio(source_of(canonical));
+              smime::Verdict again = smime::verify_detached(cin.get(), cms.cms.get(), ctx);
+              if (again.status != smime::VerdictStatus::bad_signature) v = std::move(again);
+            }
+          }
           u.current = content;
         }
       }
@@ -165,6 +198,7 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
   std::string from_value = value_of(top.headers, "From");
   auto from = mime::header_addresses(from_value);
   std::string verdict_text = u.verdicts.empty() ? "unsigned" : "valid";
+  bool valid_and_bound = false;  // some signature is valid and its signer is the From address
   for (const auto& v : u.verdicts) {
     if (refusal) break;
     VerdictAction action = VerdictAction::tag;
@@ -184,6 +218,21 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
       verdict_text = "signer-not-from";
       if (options_.from_mismatch == VerdictAction::reject)
         refuse(550, "5.7.1", "signer is not the From address");
+    }
+    valid_and_bound |= bound && v.status == smime::VerdictStatus::valid;
+  }
+  // Per-sender-domain rule: mail from these domains must carry a valid signature by the
+  // From address. Undecryptable mail is left to the `undecryptable` rule (its signature,
+  // if any, is inside the encryption we cannot open).
+  if (!refusal && !u.undecryptable && !valid_and_bound) {
+    for (const auto& a : from) {
+      std::size_t at = a.rfind('@');
+      std::string domain = at == std::string::npos ? "" : util::to_lower(a.substr(at + 1));
+      if (std::find(options_.require_signature_from.begin(), options_.require_signature_from.end(),
+                    domain) != options_.require_signature_from.end()) {
+        refuse(550, "5.7.1", "mail from " + domain + " must carry a valid signature of its sender");
+        break;
+      }
     }
   }
   if (refusal) {
@@ -214,7 +263,7 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
   core::MessageCopy copy{envelope.recipients, core::MessageBody(options_.spill_dir)};
   copy.body.append(mime::header_block(outer));
   if (unwrapped)
-    copy_into(u.current, copy.body);
+    copy_crlf(u.current, copy.body);  // the next hop is SMTP: CRLF even if CMS held LF
   else {
     copy.body.append("\r\n");
     copy_into(mime::sub_source(source_of(body), top.body_offset, body.size()), copy.body);

@@ -4,7 +4,10 @@
 //   554 5.7.5  cryptographic failure: malformed CMS or S/MIME structure, too many layers,
 //              signer untrusted/expired/revoked (when the rule is reject), undecryptable
 //   550 5.7.1  not authorised: From is not the envelope sender (seal), signer is not the
-//              From address (open, rule reject), no certificate for a recipient (refuse)
+//              From address (open, rule reject), no certificate for a recipient (refuse),
+//              no signature bound to From while the From domain is in require_signature_from
+//              (open; "delivery not authorized, message refused" by local policy, RFC 3463
+//              X.7.1 -- the RFC 7372 codes X.7.20-X.7.26 name DKIM/SPF checks specifically)
 //   451 4.7.0  a key source failed (transient; names the source)
 #pragma once
 
@@ -12,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "crypto/smime/smime.h"
 
@@ -39,6 +43,10 @@ struct OpenOptions {
   VerdictAction undecryptable = VerdictAction::tag;  // encrypted, no internal key for it
   int max_layers = 4;                                // S/MIME layers unwrapped
   int max_mime_depth = 16;
+  // Domains (compared case-insensitively with the From address's domain, exact match, no
+  // subdomains) whose mail must carry a signature whose signer is the From address;
+  // otherwise 550 5.7.1 (see the reply table above).
+  std::vector<std::string> require_signature_from;
   std::string trace_header = "X-Mailseal-Verification";
   std::optional<std::time_t> verify_time;  // default: now
   std::filesystem::path spill_dir = std::filesystem::temp_directory_path();

@@ -146,7 +146,11 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
     core::MessageCopy copy{rcpts, core::MessageBody(options_.spill_dir)};
     Treatment t = treatment[rcpts.front()];
     if (t == Treatment::plain) {
-      copy_into(source_of(body), copy.body);  // explicitly allowed by configuration
+      // Explicitly allowed by configuration; Bcc (and Resent-Bcc) never leave this gateway.
+      if (!mime::write_without_fields(source_of(body), {"Bcc", "Resent-Bcc"},
+                                      append_to(copy.body)) &&
+          copy.body.ok())
+        return refuse(554, "5.6.0", "message header cannot be rewritten");
     } else if (t == Treatment::sign_only) {
       copy.body.append(outer_block);
       copy_into(source_of(*inner), copy.body);

@@ -107,6 +107,67 @@ std::optional<std::size_t> find_body_offset(const Source& src) {
   return std::nullopt;
 }
 
+// A write-only GMime stream that only records whether a bare LF went through it.
+struct BareLfProbe {
+  bool prev_cr = false;
+  bool found = false;
+};
+
+bool decoded_has_bare_lf(GMimeDataWrapper* content) {
+  BareLfProbe probe;
+  GPtr<GMimeStream> sink = new_sink_stream([&probe](std::string_view bytes) {
+    for (char c : bytes) {
+      if (c == '\n' && !probe.prev_cr) probe.found = true;
+      probe.prev_cr = c == '\r';
+    }
+    return !probe.found;  // stop early: one is enough
+  });
+  g_mime_data_wrapper_write_to_stream(content, sink.get());
+  return probe.found;
+}
+
+// RFC 8551 3.1.1: text is signed in its canonical form, lines ending in CRLF, whatever
+// transfer encoding carries it. GMime re-encodes 8-bit text as base64 (and keeps an
+// existing base64 or quoted-printable body) without touching line ends, so a text part
+// with bare LF gets new content: decoded, LF -> CRLF, and its encoding chosen afresh.
+// The new content is a filter over the original stream, so nothing is held in memory.
+void canonicalise_text_parts(GMimeObject* obj) {
+  // Signed or encrypted multiparts are someone else's exact bytes: left alone (GMime's
+  // encode leaves them alone too).
+  if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj)) return;
+  if (GMIME_IS_MESSAGE_PART(obj)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+    if (inner && g_mime_message_get_mime_part(inner))
+      canonicalise_text_parts(g_mime_message_get_mime_part(inner));
+    return;
+  }
+  if (GMIME_IS_MULTIPART(obj)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); ++i)
+      canonicalise_text_parts(g_mime_multipart_get_part(mp, i));
+    return;
+  }
+  if (!GMIME_IS_PART(obj) || media_type(obj).rfind("text/", 0) != 0) return;
+  GMimePart* part = GMIME_PART(obj);
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  if (!content || !decoded_has_bare_lf(content)) return;
+  GMimeStream* raw = g_mime_data_wrapper_get_stream(content);
+  GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(content);
+  g_mime_stream_reset(raw);
+  GPtr<GMimeStream> filtered(g_mime_stream_filter_new(raw));
+  if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+      enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+    GPtr<GMimeFilter> decode(g_mime_filter_basic_new(enc, FALSE));
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), decode.get());
+  }
+  GPtr<GMimeFilter> crlf(g_mime_filter_unix2dos_new(FALSE));
+  g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), crlf.get());
+  GPtr<GMimeDataWrapper> canonical(
+      g_mime_data_wrapper_new_with_stream(filtered.get(), GMIME_CONTENT_ENCODING_DEFAULT));
+  g_mime_part_set_content(part, canonical.get());
+  g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_DEFAULT);
+}
+
 }  // namespace
 
 SmimeKind classify(const std::string& mime_type, const std::string& smime_type,
@@ -188,6 +249,47 @@ bool is_content_header(const std::string& name) {
   return strncasecmp(name.c_str(), "Content-", 8) == 0;
 }
 
+bool write_without_fields(const Source& message, const std::vector<std::string>& drop,
+                          const AppendFn& out) {
+  std::optional<std::size_t> found = find_body_offset(message);
+  if (!found && message.size > 4 * 1024 * 1024) return false;  // no end of the headers
+  std::size_t body = found.value_or(message.size);
+  std::string head(body, '\0');
+  std::size_t got = 0;
+  while (got < body) {
+    long n = message.read_at(got, head.data() + got, body - got);
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  std::string kept;
+  bool dropping = false;
+  for (std::size_t pos = 0; pos < head.size();) {
+    std::size_t eol = head.find('\n', pos);
+    std::size_t next = eol == std::string::npos ? head.size() : eol + 1;
+    std::string_view line(head.data() + pos, next - pos);
+    bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
+    if (!continuation) {
+      std::size_t colon = line.find(':');
+      std::string name(line.substr(0, colon == std::string_view::npos ? 0 : colon));
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+      dropping = false;
+      for (const auto& d : drop)
+        dropping |= !name.empty() && strcasecmp(name.c_str(), d.c_str()) == 0;
+    }
+    if (!dropping) kept.append(line);
+    pos = next;
+  }
+  if (!out(kept)) return false;
+  char chunk[65536];
+  for (std::size_t off = body; off < message.size;) {
+    long n = message.read_at(off, chunk, sizeof chunk);
+    if (n <= 0) return false;
+    if (!out(std::string_view(chunk, static_cast<std::size_t>(n)))) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 bool write_canonical_entity(const Source& message, const AppendFn& out, std::string* error) {
   ensure_init();
   ParsedMessage pm = parse_message(message);
@@ -196,6 +298,7 @@ bool write_canonical_entity(const Source& message, const AppendFn& out, std::str
     if (error) *error = "message has no content";
     return false;
   }
+  canonicalise_text_parts(part);
   g_mime_object_encode(part, GMIME_ENCODING_CONSTRAINT_7BIT);
   GMimeFormatOptions* fo = g_mime_format_options_new();
   g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);

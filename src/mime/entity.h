@@ -54,6 +54,12 @@ SmimeKind classify(const std::string& mime_type, const std::string& smime_type,
 bool is_kept_outer_header(const std::string& name);
 bool is_content_header(const std::string& name);  // Content-*
 
+// Writes `message` unchanged except that the header fields named in `drop` (case-
+// insensitive, with their folded continuation lines) are left out. The body and every
+// other byte are copied exactly. False when reading or writing fails.
+bool write_without_fields(const Source& message, const std::vector<std::string>& drop,
+                          const AppendFn& out);
+
 // Writes the content entity of `message` (its Content-* headers and body) made 7-bit
 // clean (GMIME_ENCODING_CONSTRAINT_7BIT) with CRLF line ends. False on failure.
 bool write_canonical_entity(const Source& message, const AppendFn& out, std::string* error);

@@ -2,6 +2,8 @@
 // a recipient. Distinguishes "not for us" (wrong_key) from damage (integrity).
 #include <openssl/err.h>
 
+#include <vector>
+
 #include "crypto/smime/smime.h"
 
 namespace mailseal::crypto::smime {
@@ -29,7 +31,8 @@ bool is_recipient(CMS_ContentInfo* cms, X509* cert) {
 
 }  // namespace
 
-DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<RecipientKey>& keys) {
+DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<RecipientKey>& keys,
+                      BIO* detached_content) {
   DecryptResult result;
   ERR_clear_error();
   if (!cms || !out) {
@@ -55,7 +58,41 @@ DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<Recipien
     result.status = Status::fail(Failure::wrong_key, "no candidate key is a recipient");
     return result;
   }
-  if (CMS_decrypt(cms, nullptr, nullptr, nullptr, out, CMS_BINARY) != 1) {
+  // The content goes through the cipher BIO of CMS_dataInit straight into `out`.
+  // (CMS_decrypt would hold all of an AuthEnvelopedData plaintext in a memory BIO until
+  // the tag is checked: 50 MB messages must stream. Here the caller's contract holds
+  // instead: on failure `out` has unauthenticated bytes and must be discarded.)
+  // The GCM tag / CBC padding is checked by the cipher BIO at the end of the content.
+  BIO* chain = CMS_dataInit(cms, detached_content);
+  if (!chain) {
+    result.status = Status::fail(Failure::malformed,
+                                 "encrypted content cannot be read: " + drain_openssl_errors());
+    return result;
+  }
+  bool ok = true, written = true;
+  std::vector<char> buf(65536);
+  while (true) {
+    int n = BIO_read(chain, buf.data(), static_cast<int>(buf.size()));
+    if (n <= 0) {
+      ok =
+          n == 0 && (BIO_method_type(chain) != BIO_TYPE_CIPHER || BIO_get_cipher_status(chain) > 0);
+      break;
+    }
+    if (BIO_write(out, buf.data(), n) != n) {
+      written = false;
+      break;
+    }
+  }
+  while (chain && chain != detached_content) {  // free what CMS_dataInit added
+    BIO* next = BIO_pop(chain);
+    BIO_free(chain);
+    chain = next;
+  }
+  if (!written) {
+    result.status = Status::fail(Failure::io, "writing plaintext failed");
+    return result;
+  }
+  if (!ok) {
     result.status =
         Status::fail(Failure::integrity, "content decryption failed: " + drain_openssl_errors());
     return result;

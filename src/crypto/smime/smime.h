@@ -3,11 +3,15 @@
 // Input to sign/encrypt is the canonical (CRLF, 7-bit) MIME entity; outputs are DER.
 #pragma once
 
+#include <cstddef>
 #include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "crypto/bio_adapter.h"
 #include "crypto/openssl_ptr.h"
 #include "crypto/smime/status.h"
 
@@ -43,6 +47,37 @@ struct EncryptOptions {
 Status encrypt(BIO* content, BIO* out, const std::vector<X509*>& recipients,
                const EncryptOptions& options = {});
 
+// ---- large CMS: the structure in memory, the content streamed --------------------------
+
+// A signed-data, enveloped-data or authEnveloped-data ContentInfo (DER or BER, definite
+// or indefinite lengths, content as one or many OCTET STRING chunks) whose inner content
+// (eContent / encryptedContent) stays in storage. `parsed.cms` is the structure without
+// that content, i.e. detached; content() opens a new BIO over the content octets, to be
+// given to decrypt() or verify_opaque() as `detached_content`. Memory: the structure
+// around the content (limited to max_structure bytes) plus a 64 KiB window.
+class DetachedCms {
+ public:
+  DetachedCms();
+  ~DetachedCms();
+  DetachedCms(DetachedCms&&) noexcept;
+  DetachedCms& operator=(DetachedCms&&) noexcept;
+
+  ParsedCms parsed;
+  std::size_t content_size = 0;  // octets of the inner content
+  bool has_content() const { return content_ != nullptr; }
+  BioPtr content() const;  // a fresh reader over the content octets (null without content)
+
+  struct Content;
+
+ private:
+  friend DetachedCms parse_cms_detached(ReadAtFn, std::size_t, std::size_t);
+  std::unique_ptr<Content> content_;
+};
+
+// `read_at` must stay valid (and the bytes unchanged) while the result is used.
+DetachedCms parse_cms_detached(ReadAtFn read_at, std::size_t size,
+                               std::size_t max_structure = 4 * 1024 * 1024);
+
 // ---- decrypt -----------------------------------------------------------------------
 
 struct RecipientKey {
@@ -58,7 +93,9 @@ struct DecryptResult {
 
 // Decrypts enveloped or authEnveloped data with the first candidate that is a recipient.
 // On failure `out` may already hold partial plaintext: the caller must discard it.
-DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<RecipientKey>& keys);
+// `detached_content`: the encrypted content when `cms` does not carry it (DetachedCms).
+DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<RecipientKey>& keys,
+                      BIO* detached_content = nullptr);
 
 // ---- verify ------------------------------------------------------------------------
 
@@ -86,7 +123,9 @@ struct VerifyContext {
 // Detached: `content` is the exact signed bytes, `signature` the parsed signed-data.
 Verdict verify_detached(BIO* content, CMS_ContentInfo* signature, const VerifyContext& ctx);
 // Opaque: the content inside signed-data is written to `out` (discard it unless valid).
-Verdict verify_opaque(CMS_ContentInfo* signed_data, BIO* out, const VerifyContext& ctx);
+// `detached_content`: that content when `signed_data` does not carry it (DetachedCms).
+Verdict verify_opaque(CMS_ContentInfo* signed_data, BIO* out, const VerifyContext& ctx,
+                      BIO* detached_content = nullptr);
 
 // ---- certificate helpers -----------------------------------------------------------
 

@@ -43,7 +43,8 @@ struct ParsedCms {
 };
 
 // Reads one CMS ContentInfo (DER or PEM "-----BEGIN CMS-----"/PKCS7) from `in`.
-// The whole structure is held in memory (OpenSSL has no streaming CMS parser).
+// The whole structure is held in memory (OpenSSL has no streaming CMS parser); for
+// large messages see parse_cms_detached (smime.h).
 ParsedCms parse_cms(BIO* in, Encoding encoding = Encoding::der);
 
 }  // namespace mailseal::crypto::smime

@@ -89,7 +89,8 @@ Verdict verify_common(CMS_ContentInfo* cms, BIO* content, BIO* out, const Verify
     v.reason = "no trust anchors given";
     return v;
   }
-  if ((content == nullptr) != (CMS_get0_content(cms) != nullptr && *CMS_get0_content(cms))) {
+  bool embedded = CMS_get0_content(cms) != nullptr && *CMS_get0_content(cms);
+  if ((content == nullptr) != embedded) {
     v.reason = content ? "signature is not detached" : "signed-data carries no content";
     return v;
   }
@@ -160,13 +161,14 @@ Verdict verify_detached(BIO* content, CMS_ContentInfo* signature, const VerifyCo
   return verify_common(signature, content, nullptr, ctx);
 }
 
-Verdict verify_opaque(CMS_ContentInfo* signed_data, BIO* out, const VerifyContext& ctx) {
+Verdict verify_opaque(CMS_ContentInfo* signed_data, BIO* out, const VerifyContext& ctx,
+                      BIO* detached_content) {
   if (!out) {
     Verdict v;
     v.reason = "no output";
     return v;
   }
-  return verify_common(signed_data, nullptr, out, ctx);
+  return verify_common(signed_data, detached_content, out, ctx);
 }
 
 }  // namespace mailseal::crypto::smime

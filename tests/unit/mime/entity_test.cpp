@@ -110,6 +110,98 @@ TEST(MimeCanonical, SevenBitCrlfAndOnlyContentHeaders) {
   EXPECT_EQ(out, plain);
 }
 
+TEST(MimeFields, WithoutFieldsDropsFoldedFieldsOnly) {
+  auto run = [](const std::string& msg) {
+    std::string out;
+    EXPECT_TRUE(write_without_fields(source_from_string(msg), {"Bcc", "Resent-Bcc"},
+                                     [&](std::string_view b) {
+                                       out.append(b);
+                                       return true;
+                                     }));
+    return out;
+  };
+  EXPECT_EQ(run("To: a\r\nBCC: b,\r\n\tc\r\nBccx: keep\r\nResent-Bcc: d\r\n\r\nBcc: body\r\n"),
+            "To: a\r\nBccx: keep\r\n\r\nBcc: body\r\n");
+  EXPECT_EQ(run("Bcc: b\nTo: a\n\nx\n"), "To: a\n\nx\n");
+  EXPECT_EQ(run("To: a\r\nBcc: b\r\n"), "To: a\r\n");
+}
+
+// Decoded content of each leaf part of a canonical entity, in order.
+std::vector<std::string> decoded_leaves(const std::string& entity) {
+  std::vector<std::string> out;
+  Entity e = parse_entity(source_from_string(entity), {}, false);
+  if (e.boundary.empty()) {
+    std::string d, err;
+    write_decoded_content(
+        source_from_string(entity),
+        [&](std::string_view b) {
+          d.append(b);
+          return true;
+        },
+        &err);
+    out.push_back(d);
+    return out;
+  }
+  std::string delim = "--" + e.boundary;
+  std::size_t pos = entity.find(delim);
+  while (pos != std::string::npos) {
+    std::size_t start = entity.find("\r\n", pos) + 2;
+    std::size_t next = entity.find(delim, start);
+    if (next == std::string::npos || entity.compare(pos, delim.size() + 2, delim + "--") == 0)
+      break;
+    // The CRLF before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+    std::string part = entity.substr(start, next - 2 - start);
+    std::string d, err;
+    write_decoded_content(
+        source_from_string(part),
+        [&](std::string_view b) {
+          d.append(b);
+          return true;
+        },
+        &err);
+    out.push_back(d);
+    pos = next;
+  }
+  return out;
+}
+
+std::string canonical(const std::string& msg) {
+  std::string out, err;
+  EXPECT_TRUE(write_canonical_entity(
+      source_from_string(msg),
+      [&](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      &err))
+      << err;
+  return out;
+}
+
+TEST(MimeCanonical, TextPartsAreSignedWithCrlfWhateverTheirEncoding) {
+  // 8-bit text with bare LF: GMime picks base64; the decoded text must be CRLF.
+  std::string eight =
+      "From: a@example.org\nContent-Type: text/plain; charset=utf-8\n"
+      "Content-Transfer-Encoding: 8bit\n\nGr\xc3\xbc\xc3\x9f\xc3\xa4\nzw\xc3\xa4\n";
+  std::string out = canonical(eight);
+  EXPECT_NE(out.find("Content-Transfer-Encoding: base64\r\n"), std::string::npos) << out;
+  EXPECT_EQ(decoded_leaves(out),
+            std::vector<std::string>{"Gr\xc3\xbc\xc3\x9f\xc3\xa4\r\nzw\xc3\xa4\r\n"});
+  // Already base64, LF inside; and an octet-stream part that must stay as it is.
+  std::string mixed =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+      "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+      "b25lCnR3bwo=\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nAQoCCg==\r\n--b--\r\n";
+  EXPECT_EQ(decoded_leaves(canonical(mixed)),
+            (std::vector<std::string>{"one\r\ntwo\r\n", std::string("\x01\n\x02\n", 4)}));
+  // Canonical 8-bit CRLF text keeps its decoded bytes.
+  std::string crlf =
+      "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+      "\xc3\xa4\xc3\xa4\r\nx\r\n";
+  EXPECT_EQ(decoded_leaves(canonical(crlf)), std::vector<std::string>{"\xc3\xa4\xc3\xa4\r\nx\r\n"});
+}
+
 TEST(MimeDecode, Base64Part) {
   std::string msg =
       "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
