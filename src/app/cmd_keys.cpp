@@ -32,10 +32,11 @@ struct Options {
   std::string master_key;
   std::string config;  // --config: state_dir and master key from the gateway's file
   std::string passphrase_file;
-  std::string address, file, key_file, out, algorithm = "rsa3072", name = "mailseal internal CA";
+  std::string address, file, key_file, out, algorithm, name = "mailseal internal CA";
   std::vector<std::string> domains;
   int days = 0;
   bool self_signed = false, with_secret = false, legacy = false, anchors = false;
+  bool openpgp = false;  // generate/export: an OpenPGP key instead of an S/MIME certificate
 };
 
 Result<std::string> read_file(const std::string& path) {
@@ -139,13 +140,17 @@ void add_keys_command(CLI::App& app, int& exit_code) {
 
   auto* gen = keys->add_subcommand("generate", "Generate a key and certificate for an address");
   gen->add_option("address", o->address, "E-mail address")->required();
-  gen->add_option("--algorithm", o->algorithm, "rsa2048|rsa3072|rsa4096|p256|p384");
+  gen->add_option("--algorithm", o->algorithm,
+                  "rsa2048|rsa3072|rsa4096|p256|p384; with --openpgp: ed25519 (default)|rsa3072");
   gen->add_flag("--self-signed", o->self_signed, "Self-signed instead of by the internal CA");
-  gen->add_option("--days", o->days, "Validity in days (default 730)");
+  gen->add_option("--days", o->days,
+                  "Validity in days (default 730; OpenPGP: no expiry unless given)");
+  gen->add_flag("--openpgp", o->openpgp,
+                "An OpenPGP key (Ed25519 + Cv25519 subkey) instead of an S/MIME certificate");
   on(gen, "generate");
 
-  auto* imp =
-      keys->add_subcommand("import", "Import PKCS#12, PEM certificate/key, CA bundle or CRL");
+  auto* imp = keys->add_subcommand(
+      "import", "Import PKCS#12, PEM certificate/key, CA bundle, CRL or OpenPGP keys");
   imp->add_option("file", o->file, "File to import")->required();
   imp->add_option("--key", o->key_file, "Separate PEM private key file");
   imp->add_option("--address", o->address, "File only under this address (must match)");
@@ -158,6 +163,8 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   exp->add_flag("--with-secret-key", o->with_secret,
                 "Export the secret key too, as passphrase-protected PKCS#12");
   exp->add_flag("--legacy", o->legacy, "PKCS#12 with 3DES (for gpgsm 2.2 and old clients)");
+  exp->add_flag("--openpgp", o->openpgp,
+                "The OpenPGP key (armored; with --with-secret-key: passphrase-protected)");
   pass_opt(exp);
   on(exp, "export");
 
@@ -215,16 +222,31 @@ keys::Status print_list(const Options& o, keys::KeyAdmin& admin) {
   }
   auto rows = admin.list(o.address);
   if (!rows) return rows.take_error();
-  std::cout << "ADDRESS\tKIND\tALGORITHM\tFINGERPRINT\tNOT-AFTER\tSECRET\n";
+  // OpenPGP rows carry a seventh column: the key's valid user IDs.
+  std::cout << "ADDRESS\tKIND\tALGORITHM\tFINGERPRINT\tNOT-AFTER\tSECRET\tUSER-IDS\n";
   for (const auto& r : rows.value()) {
+    bool pgp = r.kind == keys::KeyKind::openpgp;
+    std::string not_after = pgp && r.not_after == keys::kNoExpiry ? "never"
+                            : pgp && r.not_after <= r.not_before  ? "revoked"
+                                                                  : date(r.not_after);
     std::cout << r.address << "\t" << keys::kind_name(r.kind) << "\t" << r.algorithm << "\t"
-              << r.fingerprint << "\t" << date(r.not_after) << "\t" << (r.has_secret ? "yes" : "no")
-              << "\n";
+              << r.fingerprint << "\t" << not_after << "\t" << (r.has_secret ? "yes" : "no");
+    if (pgp) {
+      std::string uids;
+      for (const auto& u : r.user_ids) uids += (uids.empty() ? "" : ", ") + u;
+      std::cout << "\t" << uids;
+    }
+    std::cout << "\n";
   }
   return keys::ok_status();
 }
 
 keys::Status run_export(const Options& o, keys::KeyAdmin& admin) {
+  if (o.openpgp && !o.with_secret) {
+    auto armored = admin.export_openpgp(o.address);
+    if (!armored) return armored.take_error();
+    return write_out(o.out, armored.value(), false);
+  }
   if (!o.with_secret) {
     auto pem = admin.export_certificate(o.address);
     if (!pem) return pem.take_error();
@@ -237,13 +259,31 @@ keys::Status run_export(const Options& o, keys::KeyAdmin& admin) {
   if (!have) return have.take_error();
   if (!have.value())
     return keys::fail("--with-secret-key needs --passphrase-file or MAILSEAL_PASSPHRASE");
+  if (o.openpgp) {
+    auto armored = admin.export_openpgp_secret(o.address, pass);
+    if (!armored) return armored.take_error();
+    auto st = write_out(o.out, armored.value(), true);
+    OPENSSL_cleanse(armored->data(), armored->size());
+    return st;
+  }
   auto p12 = admin.export_pkcs12(o.address, pass, o.legacy);
   if (!p12) return p12.take_error();
   return write_out(o.out, p12.value(), true);
 }
 
 keys::Status run_open(const std::string& cmd, const Options& o, keys::KeyAdmin& admin) {
-  auto alg = keys::parse_key_algorithm(o.algorithm);
+  if (cmd == "generate" && o.openpgp) {
+    auto pgp_alg = keys::parse_openpgp_algorithm(o.algorithm);
+    if (!pgp_alg) return keys::fail("unknown OpenPGP algorithm " + o.algorithm);
+    if (o.self_signed) return keys::fail("--self-signed is for S/MIME certificates");
+    auto info = admin.generate_openpgp(o.address, {*pgp_alg, o.days, ""});
+    if (!info) return info.take_error();
+    std::cout << info->address << "\topenpgp\t" << info->algorithm << "\t" << info->fingerprint
+              << "\t" << (info->not_after == keys::kNoExpiry ? "never" : date(info->not_after))
+              << "\n";
+    return keys::ok_status();
+  }
+  auto alg = keys::parse_key_algorithm(o.algorithm.empty() ? "rsa3072" : o.algorithm);
   if (cmd == "ca init" || cmd == "generate") {
     if (!alg) return keys::fail("unknown algorithm " + o.algorithm);
   }

@@ -1,6 +1,9 @@
 // make_filters: [seal]/[open] configuration -> gateway filter options.
 #include "app/filters.h"
 
+#include "gateway/format_router.h"
+#include "gateway/openpgp_open_filter.h"
+#include "gateway/openpgp_seal_filter.h"
 #include "gateway/smime_open_filter.h"
 #include "gateway/smime_seal_filter.h"
 
@@ -54,10 +57,34 @@ bool make_filters(const core::Config& config, GatewayFilters& out, std::string& 
   }
   out.key_store = std::make_unique<keys::KeyAdmin>(std::move(admin).value());
   std::vector<keys::KeySource*> sources{&out.key_store->store()};
-  if (config.seal.enabled)
-    out.seal = std::make_unique<gateway::SmimeSealFilter>(sources, seal_options(config));
-  if (config.open.enabled)
-    out.open = std::make_unique<gateway::SmimeOpenFilter>(sources, open_options(config));
+  if (config.seal.enabled) {
+    // One seal filter per configured format; several: a router picks per recipient.
+    std::vector<gateway::SealFormat> formats;
+    std::vector<std::unique_ptr<core::MessageFilter>> filters;
+    auto options = seal_options(config);
+    for (const auto& f : config.seal.formats) {
+      if (f == "openpgp") {
+        formats.push_back(gateway::SealFormat::openpgp);
+        filters.push_back(std::make_unique<gateway::OpenpgpSealFilter>(sources, options));
+      } else {
+        formats.push_back(gateway::SealFormat::smime);
+        filters.push_back(std::make_unique<gateway::SmimeSealFilter>(sources, options));
+      }
+    }
+    if (filters.size() == 1)
+      out.seal = std::move(filters.front());
+    else
+      out.seal = std::make_unique<gateway::FormatRouter>(
+          sources, std::move(formats), std::move(filters), options.no_certificate);
+  }
+  if (config.open.enabled) {
+    // Inbound handles both formats whatever [seal] formats says: what arrives is the
+    // sender's choice. Dispatch by content type; unsigned mail goes the S/MIME way once.
+    auto options = open_options(config);
+    out.open = std::make_unique<gateway::OpenDispatcher>(
+        std::make_unique<gateway::SmimeOpenFilter>(sources, options),
+        std::make_unique<gateway::OpenpgpOpenFilter>(sources, options));
+  }
   return true;
 }
 

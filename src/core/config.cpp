@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -155,6 +156,22 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   c.seal.no_secret_key =
       choice(r, s, "seal", "no_secret_key", c.seal.no_secret_key, {"refuse", "encrypt-only"});
   c.seal.allow_from_mismatch = r.get_bool(s, "seal", "allow_from_mismatch", false);
+  if (s.contains("formats")) {
+    c.seal.formats.clear();
+    for (const auto& [node, text] : r.get_string_list(s, "seal", "formats")) {
+      if (text != "smime" && text != "openpgp")
+        r.error(node, "seal.formats: \"" + text + "\" is not \"smime\" or \"openpgp\"");
+      else if (std::find(c.seal.formats.begin(), c.seal.formats.end(), text) !=
+               c.seal.formats.end())
+        r.error(node, "seal.formats: \"" + text + "\" is listed twice");
+      else
+        c.seal.formats.push_back(text);
+    }
+    if (c.seal.formats.empty()) {
+      r.error(s.get("formats"), "seal.formats must list at least one format");
+      c.seal.formats = {"smime", "openpgp"};
+    }
+  }
   r.check_unknown(s, "seal");
 
   const toml::table* ot = root["open"].as_table();

@@ -81,6 +81,9 @@ struct SealConfig {
   std::string no_certificate = "refuse";  // refuse | sign-only | plain
   std::string no_secret_key = "refuse";   // refuse | encrypt-only
   bool allow_from_mismatch = false;       // From may differ from the envelope sender
+  // Formats in preference order ("smime", "openpgp"): per recipient the first one for
+  // which it has a usable key; a message to both kinds becomes one copy per format.
+  std::vector<std::string> formats = {"smime", "openpgp"};
 };
 
 // Inbound (outside) opening: what to do per verdict (reject | tag).

@@ -58,7 +58,7 @@ Status recover_rotation(const StatePaths& p) {
 }  // namespace
 
 bool is_fingerprint(std::string_view s) {
-  if (s.size() != 64) return false;
+  if (s.size() != 64 && s.size() != 40) return false;
   for (char c : s) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
   }
@@ -112,6 +112,7 @@ Result<std::string> KeyAdmin::export_certificate(std::string_view which) {
     if (!all) return all.take_error();
     for (const auto& info : all.value()) {
       if (info.fingerprint != util::to_lower(which)) continue;
+      if (info.kind == KeyKind::openpgp) return export_openpgp(which);
       for (auto& r : store_->find_public(info.address, info.kind, err)) {
         if (r.fingerprint == info.fingerprint) return pem_of(r.cert.get());
       }
@@ -120,7 +121,11 @@ Result<std::string> KeyAdmin::export_certificate(std::string_view which) {
   }
   auto found = store_->find_public(which, KeyKind::smime, err);
   if (err) return fail(err->reason);
-  if (found.empty()) return fail("no valid certificate for " + normalise_address(which));
+  if (found.empty()) {
+    auto pgp = store_->find_public(which, KeyKind::openpgp, err);
+    if (!err && !pgp.empty()) return export_openpgp(which);
+    return fail("no valid certificate for " + normalise_address(which));
+  }
   return pem_of(found.front().cert.get());
 }
 
@@ -152,7 +157,11 @@ Result<std::string> KeyAdmin::export_pkcs12(std::string_view address, const Secr
 }
 
 Result<std::vector<CertificateInfo>> KeyAdmin::list(std::string_view address) {
-  return store_->list(address);
+  auto rows = store_->list(address);
+  if (!rows) return rows;
+  for (auto& r : rows.value())
+    if (r.kind == KeyKind::openpgp) r.user_ids = openpgp_user_ids(r.fingerprint);
+  return rows;
 }
 
 Result<std::int64_t> KeyAdmin::remove(std::string_view which) {
@@ -164,7 +173,9 @@ Result<std::int64_t> KeyAdmin::remove(std::string_view which) {
   } else if (is_fingerprint(which)) {
     n = w->remove_fingerprint(which);
   } else {
-    return fail("give an e-mail address or a SHA-256 fingerprint (64 hex digits)");
+    return fail(
+        "give an e-mail address, a SHA-256 fingerprint (64 hex digits) or an OpenPGP "
+        "fingerprint (40 hex digits)");
   }
   if (!n) return n;
   if (n.value() == 0) return fail("nothing stored for " + std::string(which));

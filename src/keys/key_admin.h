@@ -38,6 +38,20 @@ struct GenerateOptions {
   int days = 730;
 };
 
+// OpenPGP keys (issue 4): Ed25519 signing primary + Cv25519 encryption subkey by default.
+enum class OpenpgpAlgorithm { ed25519, rsa3072 };
+std::optional<OpenpgpAlgorithm> parse_openpgp_algorithm(std::string_view text);
+
+struct OpenpgpGenerateOptions {
+  OpenpgpAlgorithm algorithm = OpenpgpAlgorithm::ed25519;
+  int days = 0;      // 0: the key does not expire (expiry is the operator's explicit choice)
+  std::string name;  // user ID "name <address>"; empty: "<address>"
+};
+
+// True for ASCII-armored OpenPGP key blocks and binary transferable keys (first packet a
+// public or secret key packet), as `gpg --export[-secret-keys]` and `sq` write them.
+bool is_openpgp_data(std::string_view data);
+
 struct ImportOptions {
   std::optional<std::string> address;   // file only under this address (must match cert)
   std::optional<std::string> key_file;  // contents of a separate PEM key file
@@ -66,12 +80,30 @@ class KeyAdmin {
   Result<std::string> export_pkcs12(std::string_view address, const SecretBytes& passphrase,
                                     bool legacy);
   Result<std::vector<CertificateInfo>> list(std::string_view address = {});
-  // An address (contains '@') or a SHA-256 fingerprint (64 hex digits).
+
+  // OpenPGP. generate: stored with its secret key (sealed like S/MIME keys). import() hands
+  // OpenPGP data here: keys are filed under every valid user-ID address (or only under
+  // options.address, which one must carry); protected secret keys need the passphrase;
+  // a key already stored is merged with the new data (new signatures, revocations).
+  Result<CertificateInfo> generate_openpgp(std::string_view address,
+                                           const OpenpgpGenerateOptions& options);
+  Result<std::vector<std::string>> import_openpgp(std::string_view data,
+                                                  const ImportOptions& options,
+                                                  const SecretBytes* passphrase);
+  // ASCII-armored certificate: the newest valid one of an address, or one fingerprint.
+  Result<std::string> export_openpgp(std::string_view address_or_fingerprint);
+  // ASCII-armored secret key, protected with `passphrase` (AES-256, iterated S2K).
+  Result<std::string> export_openpgp_secret(std::string_view address_or_fingerprint,
+                                            const SecretBytes& passphrase);
+
+  // An address (contains '@'), a SHA-256 certificate fingerprint (64 hex digits) or an
+  // OpenPGP fingerprint (40 hex digits; a subkey's removes its whole key).
   Result<std::int64_t> remove(std::string_view address_or_fingerprint);
   // New master key: blobs re-encrypted in one transaction; key file replaced atomically.
   Status rotate_master_key();
 
  private:
+  std::vector<std::string> openpgp_user_ids(const std::string& fingerprint);
   KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now)
       : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)) {}
   StatePaths paths_;
@@ -79,6 +111,7 @@ class KeyAdmin {
   Clock now_;
 };
 
+// 64 hex digits (S/MIME SHA-256, OpenPGP v6) or 40 (OpenPGP v4).
 bool is_fingerprint(std::string_view s);
 
 }  // namespace mailseal::keys

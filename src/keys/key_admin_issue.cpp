@@ -112,6 +112,7 @@ Result<std::vector<std::string>> KeyAdmin::import(std::string_view file,
   if (options.address && !is_valid_address(*options.address)) {
     return fail("not an e-mail address: " + *options.address);
   }
+  if (is_openpgp_data(file)) return import_openpgp(file, options, passphrase);
   auto plan = parse_import(file, options.key_file ? &*options.key_file : nullptr, passphrase);
   if (!plan) return plan.take_error();
   std::vector<std::string> lines;

@@ -16,8 +16,8 @@ namespace mailseal::keys {
 
 enum class KeyKind { smime, openpgp };
 
-// A public certificate for an address. For S/MIME `cert` is set; OpenPGP keys (issue 4)
-// will carry their transferable public key bytes in `openpgp`.
+// A public certificate for an address. For S/MIME `cert` is set; OpenPGP keys carry their
+// binary transferable public key in `openpgp` (the fingerprint is the primary key's, hex).
 struct PublicKeyRecord {
   std::string address;
   KeyKind kind = KeyKind::smime;
@@ -35,7 +35,7 @@ struct SecretKeyRecord {
   crypto::X509Ptr cert;                // the certificate that goes with the key
   crypto::PKeyPtr key;                 // S/MIME private key (may be a PKCS#11 handle later)
   std::vector<crypto::X509Ptr> chain;  // intermediate certificates to send along
-  std::string openpgp;                 // OpenPGP secret key bytes (issue 4)
+  std::string openpgp;                 // OpenPGP: binary transferable secret key (unprotected)
   std::string fingerprint;
 };
 
@@ -54,6 +54,14 @@ class KeySource {
                                                    std::optional<SourceError>& error) = 0;
   virtual std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
                                                    std::optional<SourceError>& error) = 0;
+  // OpenPGP certificates holding a (sub)key with this key ID (16 hex digits) or
+  // fingerprint (40 or 64), whatever their validity: a signature names its issuer this
+  // way, and an expired or revoked signer must be reported as such, not as unknown.
+  // Sources without OpenPGP support keep the default (none).
+  virtual std::vector<PublicKeyRecord> find_openpgp_by_id(std::string_view /*key_id*/,
+                                                          std::optional<SourceError>& /*error*/) {
+    return {};
+  }
   // Trust anchors (CA certificates) and CRLs to verify signers against.
   virtual std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>& error) = 0;
   virtual std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) = 0;

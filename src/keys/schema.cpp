@@ -58,6 +58,21 @@ CREATE TABLE internal_ca (
 );
 )sql";
 
+// Version 2 (OpenPGP, issue 4). An OpenPGP certificate row (kind 'openpgp') is found by
+// address like an S/MIME one; signatures name their issuer by key ID or fingerprint of
+// the primary key or of a subkey, so every (sub)key of the row is indexed here (upper-case
+// hex fingerprint, key ID = its last 16 digits). Rows go with their certificate.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE openpgp_key_ids (
+  certificate_id INTEGER NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+  fingerprint    TEXT NOT NULL,
+  key_id         TEXT NOT NULL,
+  UNIQUE (certificate_id, fingerprint)
+);
+CREATE INDEX openpgp_key_ids_key_id ON openpgp_key_ids (key_id);
+CREATE INDEX openpgp_key_ids_fingerprint ON openpgp_key_ids (fingerprint);
+)sql";
+
 }  // namespace
 
 namespace {
@@ -87,6 +102,9 @@ Status migrate(Connection& db) {
   }
   if (version.value() < 1) {
     if (auto st = db.exec(kV1); !st) return st;
+  }
+  if (version.value() < 2) {
+    if (auto st = db.exec(kV2); !st) return st;
   }
   if (auto st = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)); !st) {
     return st;

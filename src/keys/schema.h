@@ -6,7 +6,7 @@
 
 namespace mailseal::keys::sql {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Brings the schema up to kSchemaVersion in one transaction; refuses a database written
 // by a newer mailseal (its layout is unknown to us, so writing to it could corrupt it).

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -216,6 +217,57 @@ std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>&
     if (auto c = crl_from_der(q->blob(0))) out.push_back(std::move(c));
   }
   return out;
+}
+
+std::vector<PublicKeyRecord> SqliteKeyStore::find_openpgp_by_id(std::string_view key_id,
+                                                                std::optional<SourceError>& error) {
+  std::string id(key_id);
+  for (char& c : id)
+    if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
+  std::vector<PublicKeyRecord> out;
+  auto lease = pool_.acquire();
+  auto q = lease ? lease.value()->prepare(
+                       "SELECT DISTINCT c.address, c.fingerprint, c.data FROM openpgp_key_ids k "
+                       "JOIN certificates c ON c.id = k.certificate_id WHERE c.kind = 'openpgp' "
+                       "AND (k.key_id = ?1 OR k.fingerprint = ?1) ORDER BY c.not_before DESC")
+                 : Result<sql::Stmt>(lease.take_error());
+  if (!q) {
+    error = SourceError{name(), q.error()};
+    return {};
+  }
+  q->bind(1, id);
+  for (;;) {
+    auto row = q->step();
+    if (!row) {
+      error = SourceError{name(), row.error()};
+      return {};
+    }
+    if (!row.value()) break;
+    PublicKeyRecord r;
+    r.address = q->text(0);
+    r.kind = KeyKind::openpgp;
+    r.fingerprint = q->text(1);
+    r.openpgp = q->blob(2);
+    r.source = name();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::string> SqliteKeyStore::openpgp_public(std::string_view fingerprint) {
+  auto lease = pool_.acquire();
+  if (!lease) return lease.take_error();
+  auto q = lease.value()->prepare(
+      "SELECT data FROM certificates WHERE kind = 'openpgp' AND fingerprint = ?1 "
+      "ORDER BY id DESC LIMIT 1");
+  if (!q) return q.take_error();
+  std::string fp(fingerprint);
+  for (char& c : fp) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  q->bind(1, fp);
+  auto row = q->step();
+  if (!row) return row.take_error();
+  if (!row.value()) return std::string();
+  return q->blob(0);
 }
 
 Result<std::vector<CertificateInfo>> SqliteKeyStore::list(std::string_view address) {

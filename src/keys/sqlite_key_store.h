@@ -20,6 +20,7 @@
 #include "keys/key_source.h"
 #include "keys/master_key.h"
 #include "keys/result.h"
+#include "keys/secret_bytes.h"
 #include "keys/sqlite_db.h"
 
 namespace mailseal::keys {
@@ -35,7 +36,21 @@ struct CertificateInfo {
   std::int64_t not_before = 0;
   std::int64_t not_after = 0;
   bool has_secret = false;
+  std::vector<std::string> user_ids;  // OpenPGP: the key's valid user IDs (filled by KeyAdmin)
 };
+
+// One OpenPGP certificate as filed under an address (KeyAdmin derives it with RNP; the
+// store only keeps it). not_after is the primary key's expiry (kNoExpiry when none), or
+// not_before when the key is revoked, so date-filtered lookups never return it.
+struct OpenpgpRow {
+  std::string fingerprint;                    // primary key, hex (stored lower-case)
+  std::vector<std::string> key_fingerprints;  // primary and subkeys, for find_openpgp_by_id
+  std::string algorithm;                      // e.g. "ed25519+cv25519", "rsa3072+rsa3072"
+  std::int64_t not_before = 0;
+  std::int64_t not_after = 0;
+  std::string public_key;  // binary transferable public key
+};
+inline constexpr std::int64_t kNoExpiry = 253402300799;  // 9999-12-31T23:59:59Z
 
 struct AnchorInfo {
   std::string fingerprint;
@@ -68,6 +83,12 @@ class SqliteKeyStore final : public KeySource {
                                            std::optional<SourceError>& error) override;
   std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>& error) override;
   std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) override;
+  std::vector<PublicKeyRecord> find_openpgp_by_id(std::string_view key_id,
+                                                  std::optional<SourceError>& error) override;
+
+  // The stored public key bytes of an OpenPGP certificate by primary fingerprint, any
+  // validity (listing, export, merging an updated key on import). Empty when absent.
+  Result<std::string> openpgp_public(std::string_view fingerprint);
 
   // Like find_secret but also expired/not-yet-valid keys (newest first): decrypting mail
   // that was encrypted to a since-expired certificate is still legitimate; signing is not.
@@ -82,6 +103,11 @@ class SqliteKeyStore final : public KeySource {
     Status add_certificate(std::string_view address, X509* cert);
     Status add_secret_key(std::string_view address, X509* cert, EVP_PKEY* key,
                           const std::vector<crypto::X509Ptr>& chain);
+    // OpenPGP certificate under `address` (the caller checked that a valid user ID carries
+    // it), with its secret key sealed like an S/MIME one when `secret` is given. Adding a
+    // key that is already there updates it (new signatures, revocations, expiry).
+    Status add_openpgp_key(std::string_view address, const OpenpgpRow& row,
+                           const SecretBytes* secret);
     Status add_trust_anchor(X509* cert);
     Status add_crl(X509_CRL* crl);
     Status set_internal_ca(X509* cert, EVP_PKEY* key, const std::vector<std::string>& domains);

@@ -11,6 +11,13 @@
 namespace mailseal::keys {
 namespace {
 
+std::string upper_hex(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
 struct CertFacts {
   std::string der, fingerprint, algorithm;
   std::int64_t not_before = 0, not_after = 0;
@@ -90,6 +97,53 @@ Status SqliteKeyStore::Writer::add_secret_key(std::string_view address, X509* ce
   return q->run();
 }
 
+Status SqliteKeyStore::Writer::add_openpgp_key(std::string_view address, const OpenpgpRow& row,
+                                               const SecretBytes* secret) {
+  if (row.fingerprint.empty() || row.public_key.empty())
+    return fail("OpenPGP key without fingerprint or data");
+  auto addr = normalise_address(address);
+  auto fp = util::to_lower(row.fingerprint);
+  auto q = lease_->prepare(
+      "INSERT INTO certificates (address, kind, fingerprint, algorithm, not_before, not_after, "
+      "data, added_at) VALUES (?1, 'openpgp', ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT (address, kind, fingerprint) DO UPDATE SET algorithm = excluded.algorithm, "
+      "not_before = excluded.not_before, not_after = excluded.not_after, data = excluded.data");
+  if (!q) return q.take_error();
+  q->bind(1, addr).bind(2, fp).bind(3, row.algorithm).bind(4, row.not_before);
+  q->bind(5, row.not_after).bind_blob(6, row.public_key).bind(7, store_->now_());
+  if (auto st = q->run(); !st) return st;
+  auto id_q = lease_->prepare(
+      "SELECT id FROM certificates WHERE address = ?1 AND kind = 'openpgp' AND fingerprint = ?2");
+  if (!id_q) return id_q.take_error();
+  id_q->bind(1, addr).bind(2, fp);
+  auto found = id_q->step();
+  if (!found) return found.take_error();
+  if (!found.value()) return fail("OpenPGP key " + fp + " was not stored");
+  std::int64_t id = id_q->integer(0);
+  for (const auto& k : row.key_fingerprints) {
+    auto upper = upper_hex(k);
+    auto ids = lease_->prepare(
+        "INSERT OR IGNORE INTO openpgp_key_ids (certificate_id, fingerprint, key_id) "
+        "VALUES (?1, ?2, ?3)");
+    if (!ids) return ids.take_error();
+    ids->bind(1, id).bind(2, upper).bind(
+        3, upper.size() > 16 ? upper.substr(upper.size() - 16) : upper);
+    if (auto st = ids->run(); !st) return st;
+  }
+  if (!secret) return ok_status();
+  std::shared_lock lock(store_->master_mu_);
+  auto master = store_->master();
+  if (!master) return master.take_error();
+  auto sealed = master.value()->seal(secret->view(), record_aad("secret-key", addr, fp));
+  if (!sealed) return sealed.take_error();
+  auto sq = lease_->prepare(
+      "INSERT INTO secret_keys (certificate_id, sealed, added_at) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (certificate_id) DO UPDATE SET sealed = excluded.sealed");
+  if (!sq) return sq.take_error();
+  sq->bind(1, id).bind_blob(2, sealed.value()).bind(3, store_->now_());
+  return sq->run();
+}
+
 Status SqliteKeyStore::Writer::add_trust_anchor(X509* cert) {
   if (!is_ca(cert)) return fail("certificate " + subject_line(cert) + " is not a CA");
   auto f = facts(cert);
@@ -163,6 +217,15 @@ Result<std::int64_t> SqliteKeyStore::Writer::remove_address(std::string_view add
 
 Result<std::int64_t> SqliteKeyStore::Writer::remove_fingerprint(std::string_view fp) {
   std::int64_t removed = 0;
+  // An OpenPGP key may be named by a subkey's fingerprint too: remove its certificate.
+  {
+    auto q = lease_->prepare(
+        "DELETE FROM certificates WHERE kind = 'openpgp' AND id IN "
+        "(SELECT certificate_id FROM openpgp_key_ids WHERE fingerprint = ?1)");
+    if (!q) return q.take_error();
+    if (auto st = q->bind(1, upper_hex(fp)).run(); !st) return st.take_error();
+    removed += lease_->changes();
+  }
   for (const char* sql : {"DELETE FROM certificates WHERE fingerprint = ?1",
                           "DELETE FROM trust_anchors WHERE fingerprint = ?1",
                           "DELETE FROM crls WHERE fingerprint = ?1"}) {
