@@ -22,7 +22,12 @@ MessageBody::MessageBody(MessageBody&& other) noexcept
       memory_(std::move(other.memory_)),
       fd_(other.fd_),
       size_(other.size_),
-      error_(other.error_) {
+      error_(other.error_),
+      pending_(std::move(other.pending_)),
+      window_(std::move(other.window_)),
+      window_offset_(other.window_offset_),
+      read_mutex_(std::move(other.read_mutex_)) {
+  other.read_mutex_ = std::make_unique<std::mutex>();
   other.fd_ = -1;
   other.size_ = 0;
 }
@@ -36,13 +41,18 @@ MessageBody& MessageBody::operator=(MessageBody&& other) noexcept {
     fd_ = other.fd_;
     size_ = other.size_;
     error_ = other.error_;
+    pending_ = std::move(other.pending_);
+    window_ = std::move(other.window_);
+    window_offset_ = other.window_offset_;
+    std::swap(read_mutex_, other.read_mutex_);
     other.fd_ = -1;
     other.size_ = 0;
   }
   return *this;
 }
 
-static bool write_all(int fd, const char* p, std::size_t n, std::error_code& ec) {
+namespace {
+bool write_all(int fd, const char* p, std::size_t n, std::error_code& ec) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
@@ -55,6 +65,7 @@ static bool write_all(int fd, const char* p, std::size_t n, std::error_code& ec)
   }
   return true;
 }
+}  // namespace
 
 void MessageBody::spill() {
   fd_ = ::open(spill_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -72,11 +83,28 @@ void MessageBody::append(std::string_view bytes) {
   if (fd_ < 0 && memory_.size() + bytes.size() > memory_limit_) spill();
   if (error_) return;
   if (fd_ >= 0) {
-    if (!write_all(fd_, bytes.data(), bytes.size(), error_)) return;
+    pending_.append(bytes);
+    window_.clear();  // the file grows: a cached window may end early
+    if (pending_.size() >= kWriteBuffer && !flush_pending()) return;
   } else {
     memory_.append(bytes);
   }
   size_ += bytes.size();
+}
+
+bool MessageBody::ok() const {
+  if (fd_ < 0) return !error_;
+  std::lock_guard lock(*read_mutex_);
+  return flush_pending();
+}
+
+bool MessageBody::flush_pending() const {
+  if (pending_.empty() || error_) return !error_;
+  std::error_code ec;
+  bool ok = write_all(fd_, pending_.data(), pending_.size(), ec);
+  if (!ok) error_ = ec;
+  pending_.clear();
+  return ok;
 }
 
 long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
@@ -86,11 +114,31 @@ long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
     std::memcpy(buf, memory_.data() + offset, n);
     return static_cast<long>(n);
   }
-  while (true) {
-    ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(offset));
-    if (r < 0 && errno == EINTR) continue;
-    return static_cast<long>(r);
+  std::lock_guard lock(*read_mutex_);
+  if (!flush_pending()) return -1;
+  if (n >= kReadWindow) {  // large reads go straight to the file
+    while (true) {
+      ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+      if (r < 0 && errno == EINTR) continue;
+      return static_cast<long>(r);
+    }
   }
+  if (offset < window_offset_ || offset >= window_offset_ + window_.size()) {
+    window_.resize(kReadWindow);
+    ssize_t r;
+    do {
+      r = ::pread(fd_, window_.data(), window_.size(), static_cast<off_t>(offset));
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+      window_.clear();
+      return static_cast<long>(r);
+    }
+    window_.resize(static_cast<std::size_t>(r));
+    window_offset_ = offset;
+  }
+  std::size_t in_window = std::min(n, window_offset_ + window_.size() - offset);
+  std::memcpy(buf, window_.data() + (offset - window_offset_), in_window);
+  return static_cast<long>(in_window);
 }
 
 std::string MessageBody::to_string() const {

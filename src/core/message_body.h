@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -28,12 +29,15 @@ class MessageBody {
   // Appends bytes. On a write failure (disk full) the error is kept, later appends are
   // ignored, and ok() turns false: the caller answers 452 4.3.1 instead of losing data.
   void append(std::string_view bytes);
-  bool ok() const { return !error_; }
+  // Writes out buffered bytes first: false if anything could not be stored.
+  bool ok() const;
   std::error_code error() const { return error_; }
   std::size_t size() const { return size_; }
   bool spilled() const { return fd_ >= 0; }
 
   // Reads up to n bytes at offset into buf; returns the count (0 at end), or -1 on error.
+  // Spilled bodies are read through a read-ahead window, so the many small reads of a
+  // MIME parser or a BIO chain cost one pread per window, not one per call.
   long read_at(std::size_t offset, char* buf, std::size_t n) const;
   // The whole body as a string (tests, small messages). Avoid on the data path.
   std::string to_string() const;
@@ -58,13 +62,23 @@ class MessageBody {
 
  private:
   void spill();
+  bool flush_pending() const;  // writes the append buffer to the file
+
+  static constexpr std::size_t kWriteBuffer = 256 * 1024;
+  static constexpr std::size_t kReadWindow = 256 * 1024;
 
   std::filesystem::path spill_dir_;
   std::size_t memory_limit_;
   std::string memory_;
   int fd_ = -1;
   std::size_t size_ = 0;
-  std::error_code error_;
+  mutable std::error_code error_;
+  // Spilled: bytes appended but not yet written (kept small; flushed before any read).
+  mutable std::string pending_;
+  // Read-ahead window [window_offset_, window_offset_ + window_.size()) of the file.
+  mutable std::string window_;
+  mutable std::size_t window_offset_ = 0;
+  mutable std::unique_ptr<std::mutex> read_mutex_ = std::make_unique<std::mutex>();
 };
 
 }  // namespace mailseal::core

@@ -1,6 +1,8 @@
 // DATA decoding and dot-stuffing state machines.
 #include "smtp/data_decoder.h"
 
+#include <cstring>
+
 namespace mailseal::smtp {
 
 void DataDecoder::emit(std::string& out, std::string_view bytes) {
@@ -93,17 +95,23 @@ std::size_t DataDecoder::feed(std::string_view in, std::string& out) {
 }
 
 void DotStuffer::feed(std::string_view in, std::string& out) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (line_start_ && in[i] == '.') {
-      out.append(in.substr(start, i - start));
-      out.push_back('.');
-      start = i;
+  // Line by line with memchr: large bodies are copied in runs, not byte by byte.
+  std::size_t i = 0;
+  while (i < in.size()) {
+    if (line_start_ && in[i] == '.') out.push_back('.');
+    const void* lf = std::memchr(in.data() + i, '\n', in.size() - i);
+    if (!lf) {
+      out.append(in.substr(i));
+      last_cr_ = in.back() == '\r';
+      line_start_ = false;
+      return;
     }
-    line_start_ = last_cr_ && in[i] == '\n';
-    last_cr_ = in[i] == '\r';
+    std::size_t j = static_cast<std::size_t>(static_cast<const char*>(lf) - in.data());
+    out.append(in.substr(i, j + 1 - i));
+    line_start_ = j > i ? in[j - 1] == '\r' : last_cr_;
+    last_cr_ = false;
+    i = j + 1;
   }
-  out.append(in.substr(start));
 }
 
 void DotStuffer::finish(std::string& out) {
