@@ -13,4 +13,6 @@ fi
 "$bin" keys -c "$config" ca init --domain example.org
 "$bin" keys -c "$config" generate alice@example.org --algorithm rsa2048
 "$bin" keys -c "$config" generate bob@example.org --algorithm p256
+"$bin" keys -c "$config" generate alice@example.org --openpgp
+"$bin" keys -c "$config" generate carol@example.org --openpgp
 "$bin" keys -c "$config" list
