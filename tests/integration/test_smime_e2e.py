@@ -212,8 +212,11 @@ def orgs(tmp_path_factory):
                                              f'host = "127.0.0.1"\nport = {hop_ba.port}\ntls = "none"')
                                 .replace('[inside.next_hop]\nkind = "maildir"', '[inside.next_hop]\nkind = "smtp"'))
     # Bounces for a.example senders are discarded by Postfix A (no mailbox for them here).
+    # Postfix drops Bcc by default (message_drop_headers); keep it so that the Bcc header
+    # really reaches mailseal and the "no Bcc on the hop" checks test mailseal, not Postfix.
     postfix_a = Postfix(base, "a", relayhost=f"[127.0.0.1]:{gw_a.inside_port}",
-                        main={"transport_maps": "inline:{ a.example=discard: }"})
+                        main={"transport_maps": "inline:{ a.example=discard: }",
+                              "message_drop_headers": "content-length, return-path"})
 
     # Keys, with the CLI only.
     exchange = base / "exchange"
