@@ -117,6 +117,8 @@ int run_daemon(const core::Config& config, Filters filters) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  inside->forget_connections();
+  outside->forget_connections();
   crypto_pool.join();
   spdlog::info("mailseal stopped");
   return 0;

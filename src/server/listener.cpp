@@ -43,6 +43,11 @@ void Listener::shutdown_connections() {
   for (auto& c : conns) c->request_shutdown();
 }
 
+void Listener::forget_connections() {
+  std::lock_guard lock(mutex_);
+  connections_.clear();
+}
+
 std::optional<std::string> Listener::admit(const std::string& client) {
   std::lock_guard lock(mutex_);
   if (stopping_) return "4.3.2 Service shutting down, try again later";

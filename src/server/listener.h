@@ -36,6 +36,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void start();
   void stop_accepting();
   void shutdown_connections();  // idle ones get 421 now, busy ones after their reply
+  // After the I/O threads stopped: drop the registry so that connections still suspended
+  // (grace period over) are freed with their coroutine frames, not kept by a cycle.
+  void forget_connections();
   std::size_t active() const { return total_.load(); }
   const ListenerContext& context() const { return ctx_; }
 
