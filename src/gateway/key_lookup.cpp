@@ -26,6 +26,19 @@ std::vector<keys::SecretKeyRecord> KeyLookup::secret_keys(const std::string& add
   return out;
 }
 
+std::vector<keys::SecretKeyRecord> KeyLookup::secret_keys(const std::string& address,
+                                                          const std::function<bool(X509*)>& wanted,
+                                                          std::optional<keys::SourceError>& error) {
+  std::vector<keys::SecretKeyRecord> out;
+  for (keys::KeySource* s : sources_) {
+    auto found = s->find_secret_for(address, keys::KeyKind::smime, wanted, error);
+    if (error) return {};
+    for (auto& rec : found)
+      if (rec.cert && rec.key) out.push_back(std::move(rec));
+  }
+  return out;
+}
+
 std::vector<crypto::X509Ptr> KeyLookup::anchors(std::optional<keys::SourceError>& error) {
   std::vector<crypto::X509Ptr> out;
   for (keys::KeySource* s : sources_) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 
 #include "gateway/body_io.h"
 #include "mime/address.h"
@@ -98,11 +99,17 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
         refuse(554, "5.7.5", "malformed encrypted data");
         break;
       }
+      // Only the key a RecipientInfo names is opened (issuer+serial / SKI / kari), and
+      // only the first internal recipient's: decrypt() would use no other.
       std::vector<keys::SecretKeyRecord> secrets;
+      const std::function<bool(X509*)> named = [&cms](X509* cert) {
+        return smime::is_recipient(cms.cms.get(), cert);
+      };
       for (const auto& rcpt : envelope.recipients) {
-        auto found = keys_.secret_keys(rcpt, err);
+        auto found = keys_.secret_keys(rcpt, named, err);
         if (err) break;
         for (auto& s : found) secrets.push_back(std::move(s));
+        if (!secrets.empty()) break;
       }
       if (err) {
         refuse(451, "4.7.0", "key source " + err->source + " unavailable, try again later");

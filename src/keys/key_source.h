@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,18 @@ class KeySource {
                                                    std::optional<SourceError>& error) = 0;
   virtual std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
                                                    std::optional<SourceError>& error) = 0;
+  // Like find_secret, but only the keys whose certificate `wanted` accepts (S/MIME; it is
+  // not asked for OpenPGP). A source should ask before it unseals or parses a key:
+  // decrypting a message needs only the key one of its RecipientInfos names.
+  virtual std::vector<SecretKeyRecord> find_secret_for(std::string_view address, KeyKind kind,
+                                                       const std::function<bool(X509*)>& wanted,
+                                                       std::optional<SourceError>& error) {
+    auto all = find_secret(address, kind, error);
+    std::vector<SecretKeyRecord> out;
+    for (auto& r : all)
+      if (kind != KeyKind::smime || (r.cert && wanted(r.cert.get()))) out.push_back(std::move(r));
+    return out;
+  }
   // OpenPGP certificates holding a (sub)key with this key ID (16 hex digits) or
   // fingerprint (40 or 64), whatever their validity: a signature names its issuer this
   // way, and an expired or revoked signer must be reported as such, not as unknown.

@@ -72,6 +72,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path
 }
 
 Connection::~Connection() {
+  for (auto& [sql, c] : cached_) sqlite3_finalize(c.stmt);
   sqlite3_close_v2(db_);
 }
 
@@ -91,6 +92,30 @@ Result<Stmt> Connection::prepare(std::string_view sql) {
     return fail("database: " + error());
   }
   return Stmt(s);
+}
+
+Result<Stmt> Connection::prepare_cached(std::string_view sql) {
+  auto it = cached_.find(std::string(sql));
+  if (it == cached_.end()) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &s, nullptr) != SQLITE_OK) {
+      return fail("database: " + error());
+    }
+    it = cached_.emplace(std::string(sql), Cached{s, false}).first;
+  }
+  if (it->second.busy) return prepare(sql);  // nested use of the same query
+  it->second.busy = true;
+  return Stmt(it->second.stmt, &it->second.busy);
+}
+
+Result<std::int64_t> Connection::data_version() {
+  auto q = prepare_cached("PRAGMA data_version");
+  if (!q) return q.take_error();
+  auto row = q->step();
+  if (!row) return row.take_error();
+  if (!row.value()) return fail("database: PRAGMA data_version returned nothing");
+  return q->integer(0);
 }
 
 Transaction::~Transaction() {

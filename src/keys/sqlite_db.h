@@ -11,16 +11,34 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "keys/result.h"
 
 namespace mailseal::keys::sql {
 
+// Ends a statement: finalises it, or, for one the Connection keeps (prepare_cached),
+// resets it and marks it free again.
+struct StmtFinalize {
+  bool* busy = nullptr;
+  void operator()(sqlite3_stmt* s) const {
+    if (!busy) {
+      sqlite3_finalize(s);
+      return;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    *busy = false;
+  }
+};
+
 class Stmt {
  public:
   Stmt() = default;
   explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  // A statement kept by its Connection (prepare_cached): reset, not finalised, at the end.
+  Stmt(sqlite3_stmt* s, bool* busy) : s_(s, StmtFinalize{busy}) {}
   Stmt& bind(int i, std::string_view text);  // TEXT
   Stmt& bind_blob(int i, std::string_view bytes);
   Stmt& bind(int i, std::int64_t v);
@@ -33,10 +51,7 @@ class Stmt {
   bool is_null(int col) const;
 
  private:
-  struct Finalize {
-    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-  };
-  std::unique_ptr<sqlite3_stmt, Finalize> s_;
+  std::unique_ptr<sqlite3_stmt, StmtFinalize> s_;
 };
 
 class Connection {
@@ -49,13 +64,25 @@ class Connection {
 
   Status exec(const std::string& sql);
   Result<Stmt> prepare(std::string_view sql);
+  // Like prepare(), but the statement is compiled once per connection and kept (reset,
+  // not finalised, when the returned Stmt goes): for the queries of every lookup. A
+  // statement still in use is never handed out twice; a nested caller gets a fresh one.
+  Result<Stmt> prepare_cached(std::string_view sql);
+  // PRAGMA data_version: changes when another connection (of this or another process)
+  // commits to the database (https://sqlite.org/pragma.html#pragma_data_version).
+  Result<std::int64_t> data_version();
   std::int64_t changes() const { return sqlite3_changes64(db_); }
   std::int64_t last_id() const { return sqlite3_last_insert_rowid(db_); }
   std::string error() const { return sqlite3_errmsg(db_); }
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
+  struct Cached {
+    sqlite3_stmt* stmt = nullptr;
+    bool busy = false;
+  };
   sqlite3* db_;
+  std::unordered_map<std::string, Cached> cached_;  // node-based: &busy stays put
 };
 
 // BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock halfway.

@@ -27,11 +27,20 @@ const char* kind_name(KeyKind k) {
   return k == KeyKind::smime ? "smime" : "openpgp";
 }
 
-SqliteKeyStore::SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now)
-    : pool_(std::move(db)), master_(std::move(master)), now_(now ? now : Clock(system_now)) {}
+SqliteKeyStore::SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now,
+                               KeyCacheLimits cache)
+    : pool_(std::move(db)),
+      master_(std::move(master)),
+      now_(now ? now : Clock(system_now)),
+      public_cache_(cache.capacity, cache.ttl),
+      secret_cache_(cache.capacity, cache.ttl),
+      key_cache_(cache.capacity, cache.ttl),
+      anchor_cache_(cache.capacity ? 1 : 0, cache.ttl),
+      crl_cache_(cache.capacity ? 1 : 0, cache.ttl) {}
 
 Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::create(const std::filesystem::path& db,
-                                                               MasterKey master, Clock now) {
+                                                               MasterKey master, Clock now,
+                                                               KeyCacheLimits cache) {
   // SQLite would create the file 0644; the database holds (sealed) secrets and the list
   // of correspondents, so it is created here first, private, and never over an old one.
   int fd = ::open(db.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -40,7 +49,7 @@ Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::create(const std::filesy
   }
   ::close(fd);
   auto id = master.id();
-  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now));
+  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now, cache));
   auto lease = s->pool_.acquire();
   if (!lease) return lease.take_error();
   if (auto st = sql::migrate(*lease.value()); !st) return st.take_error();
@@ -52,14 +61,14 @@ Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::create(const std::filesy
 
 Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::open(const std::filesystem::path& db,
                                                              std::optional<MasterKey> master,
-                                                             Clock now) {
+                                                             Clock now, KeyCacheLimits cache) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(db, ec)) {
     return fail("key database " + db.string() + " does not exist (run `mailseal keys init`)");
   }
   std::optional<std::string> expected_id;
   if (master) expected_id = master->id();
-  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now));
+  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now, cache));
   auto lease = s->pool_.acquire();
   if (!lease) return lease.take_error();
   if (auto st = sql::migrate(*lease.value()); !st) return st.take_error();
@@ -89,6 +98,160 @@ Result<MasterKey*> SqliteKeyStore::master() {
   return &*master_;
 }
 
+// ---- the parsed-key cache (key_cache.h) -------------------------------------------------
+
+// All certificates filed under one address and kind, whatever their dates, newest first.
+struct SqliteKeyStore::PublicRows {
+  struct Row {
+    std::string address, fingerprint;
+    std::int64_t not_before = 0, not_after = 0;
+    crypto::X509Ptr cert;  // S/MIME; null if the stored DER does not parse
+    std::string openpgp;   // OpenPGP transferable public key
+  };
+  std::vector<Row> rows;
+};
+
+// The certificates of an address that have a secret key, with the sealed blobs (still
+// sealed: a key is opened only when it is asked for, see UnsealedKey).
+struct SqliteKeyStore::SecretRows {
+  struct Row {
+    std::string address, fingerprint;
+    std::int64_t not_before = 0, not_after = 0;
+    crypto::X509Ptr cert;  // S/MIME; null if the stored DER does not parse
+    std::vector<crypto::X509Ptr> chain;
+    std::string sealed;
+  };
+  std::vector<Row> rows;
+};
+
+// One opened secret key.
+struct SqliteKeyStore::UnsealedKey {
+  crypto::PKeyPtr key;  // S/MIME
+  SecretBytes openpgp;  // OpenPGP transferable secret key, wiped when the entry goes
+};
+
+struct SqliteKeyStore::Anchors {
+  std::vector<crypto::X509Ptr> certs;
+};
+struct SqliteKeyStore::Crls {
+  std::vector<crypto::X509CrlPtr> crls;
+};
+
+namespace {
+
+bool valid_at(std::int64_t not_before, std::int64_t not_after, std::int64_t now) {
+  return not_before <= now && now < not_after;
+}
+
+std::string cache_key(KeyKind kind, const std::string& address) {
+  return std::string(kind_name(kind)) + '\n' + address;
+}
+
+crypto::X509CrlPtr share_crl(X509_CRL* crl) {
+  X509_CRL_up_ref(crl);
+  return crypto::X509CrlPtr(crl);
+}
+
+}  // namespace
+
+void SqliteKeyStore::invalidate_cache() {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  public_cache_.clear();
+  secret_cache_.clear();
+  key_cache_.clear();
+  anchor_cache_.clear();
+  crl_cache_.clear();
+}
+
+Result<std::uint64_t> SqliteKeyStore::sync_cache() {
+  std::lock_guard lock(watch_mu_);
+  if (!watch_) {
+    auto lease = pool_.acquire();
+    if (!lease) return lease.take_error();
+    watch_.emplace(std::move(lease).value());
+  }
+  auto v = (*watch_)->data_version();
+  if (!v) {
+    watch_.reset();
+    watch_version_.reset();
+    return v.take_error();
+  }
+  // A new watch connection has nothing to compare with: start afresh to be safe.
+  if (watch_version_ != v.value()) {
+    watch_version_ = v.value();
+    invalidate_cache();
+  }
+  return generation_.load(std::memory_order_acquire);
+}
+
+Result<std::shared_ptr<const SqliteKeyStore::PublicRows>> SqliteKeyStore::public_rows(
+    const std::string& address, KeyKind kind, std::uint64_t generation, std::int64_t now) {
+  const std::string key = cache_key(kind, address);
+  if (auto hit = public_cache_.get(key, generation, now)) return hit;
+  auto lease = pool_.acquire();
+  if (!lease) return lease.take_error();
+  auto q = lease.value()->prepare_cached(
+      "SELECT address, fingerprint, data, not_before, not_after FROM certificates "
+      "WHERE address = ?1 AND kind = ?2 ORDER BY not_before DESC, id DESC");
+  if (!q) return q.take_error();
+  q->bind(1, address).bind(2, kind_name(kind));
+  auto rows = std::make_shared<PublicRows>();
+  for (;;) {
+    auto row = q->step();
+    if (!row) return row.take_error();
+    if (!row.value()) break;
+    PublicRows::Row r;
+    r.address = q->text(0);
+    r.fingerprint = q->text(1);
+    r.not_before = q->integer(3);
+    r.not_after = q->integer(4);
+    if (kind == KeyKind::smime)
+      r.cert = x509_from_der(q->blob(2));
+    else
+      r.openpgp = q->blob(2);
+    rows->rows.push_back(std::move(r));
+  }
+  std::shared_ptr<const PublicRows> out = std::move(rows);
+  public_cache_.put(key, generation, generation_, now, out);
+  return out;
+}
+
+Result<std::shared_ptr<const SqliteKeyStore::SecretRows>> SqliteKeyStore::secret_rows(
+    const std::string& address, KeyKind kind, std::uint64_t generation, std::int64_t now) {
+  const std::string key = cache_key(kind, address);
+  if (auto hit = secret_cache_.get(key, generation, now)) return hit;
+  auto lease = pool_.acquire();
+  if (!lease) return lease.take_error();
+  auto q = lease.value()->prepare_cached(
+      "SELECT c.address, c.fingerprint, c.data, s.sealed, s.chain, c.not_before, c.not_after "
+      "FROM certificates c JOIN secret_keys s ON s.certificate_id = c.id "
+      "WHERE c.address = ?1 AND c.kind = ?2 ORDER BY c.not_before DESC, c.id DESC");
+  if (!q) return q.take_error();
+  q->bind(1, address).bind(2, kind_name(kind));
+  auto rows = std::make_shared<SecretRows>();
+  for (;;) {
+    auto row = q->step();
+    if (!row) return row.take_error();
+    if (!row.value()) break;
+    SecretRows::Row r;
+    r.address = q->text(0);
+    r.fingerprint = q->text(1);
+    r.sealed = q->blob(3);
+    r.not_before = q->integer(5);
+    r.not_after = q->integer(6);
+    if (kind == KeyKind::smime) {
+      r.cert = x509_from_der(q->blob(2));
+      r.chain = chain_from_der(q->blob(4));
+    }
+    rows->rows.push_back(std::move(r));
+  }
+  std::shared_ptr<const SecretRows> out = std::move(rows);
+  secret_cache_.put(key, generation, generation_, now, out);
+  return out;
+}
+
+// ---- KeySource lookups ---------------------------------------------------------------
+
 std::vector<PublicKeyRecord> SqliteKeyStore::find_public(std::string_view address, KeyKind kind,
                                                          std::optional<SourceError>& error) {
   std::vector<PublicKeyRecord> out;
@@ -96,28 +259,23 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_public(std::string_view addres
     error = SourceError{name(), std::move(reason)};
     return std::vector<PublicKeyRecord>{};
   };
-  auto lease = pool_.acquire();
-  if (!lease) return err(lease.error());
-  auto q = lease.value()->prepare(
-      "SELECT address, fingerprint, data FROM certificates WHERE address = ?1 AND kind = ?2 "
-      "AND not_before <= ?3 AND not_after > ?3 ORDER BY not_before DESC, id DESC");
-  if (!q) return err(q.error());
-  auto addr = normalise_address(address);
-  q->bind(1, addr).bind(2, kind_name(kind)).bind(3, now_());
-  for (;;) {
-    auto row = q->step();
-    if (!row) return err(row.error());
-    if (!row.value()) break;
+  auto generation = sync_cache();
+  if (!generation) return err(generation.error());
+  const std::int64_t now = now_();
+  auto rows = public_rows(normalise_address(address), kind, generation.value(), now);
+  if (!rows) return err(rows.error());
+  for (const auto& row : rows.value()->rows) {
+    if (!valid_at(row.not_before, row.not_after, now)) continue;
     PublicKeyRecord r;
-    r.address = q->text(0);
+    r.address = row.address;
     r.kind = kind;
-    r.fingerprint = q->text(1);
+    r.fingerprint = row.fingerprint;
     r.source = name();
     if (kind == KeyKind::smime) {
-      r.cert = x509_from_der(q->blob(2));
-      if (!r.cert) return err("stored certificate " + r.fingerprint + " does not parse");
+      if (!row.cert) return err("stored certificate " + r.fingerprint + " does not parse");
+      r.cert = crypto::share(row.cert.get());
     } else {
-      r.openpgp = q->blob(2);
+      r.openpgp = row.openpgp;
     }
     out.push_back(std::move(r));
   }
@@ -126,16 +284,23 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_public(std::string_view addres
 
 std::vector<SecretKeyRecord> SqliteKeyStore::find_secret(std::string_view address, KeyKind kind,
                                                          std::optional<SourceError>& error) {
-  return secrets(address, kind, true, error);
+  return secrets(address, kind, true, nullptr, error);
+}
+
+std::vector<SecretKeyRecord> SqliteKeyStore::find_secret_for(
+    std::string_view address, KeyKind kind, const std::function<bool(X509*)>& wanted,
+    std::optional<SourceError>& error) {
+  return secrets(address, kind, true, &wanted, error);
 }
 
 std::vector<SecretKeyRecord> SqliteKeyStore::find_secret_any_validity(
     std::string_view address, KeyKind kind, std::optional<SourceError>& error) {
-  return secrets(address, kind, false, error);
+  return secrets(address, kind, false, nullptr, error);
 }
 
 std::vector<SecretKeyRecord> SqliteKeyStore::secrets(std::string_view address, KeyKind kind,
                                                      bool valid_only,
+                                                     const std::function<bool(X509*)>* wanted,
                                                      std::optional<SourceError>& error) {
   std::vector<SecretKeyRecord> out;
   auto err = [&](std::string reason) {
@@ -144,33 +309,43 @@ std::vector<SecretKeyRecord> SqliteKeyStore::secrets(std::string_view address, K
   };
   std::shared_lock lock(master_mu_);
   if (!master_) return err("the master key is not loaded");
-  auto lease = pool_.acquire();
-  if (!lease) return err(lease.error());
-  auto q = lease.value()->prepare(
-      "SELECT c.address, c.fingerprint, c.data, s.sealed, s.chain FROM certificates c "
-      "JOIN secret_keys s ON s.certificate_id = c.id WHERE c.address = ?1 AND c.kind = ?2 "
-      "AND (?4 = 0 OR (c.not_before <= ?3 AND c.not_after > ?3)) "
-      "ORDER BY c.not_before DESC, c.id DESC");
-  if (!q) return err(q.error());
-  q->bind(1, normalise_address(address)).bind(2, kind_name(kind)).bind(3, now_());
-  q->bind(4, std::int64_t{valid_only ? 1 : 0});
-  for (;;) {
-    auto row = q->step();
-    if (!row) return err(row.error());
-    if (!row.value()) break;
-    SecretKeyRecord r;
-    r.address = q->text(0);
-    r.kind = kind;
-    r.fingerprint = q->text(1);
-    auto plain = master_->open(q->blob(3), record_aad("secret-key", r.address, r.fingerprint));
-    if (!plain) return err("secret key for " + r.fingerprint + ": " + plain.error());
+  auto generation = sync_cache();
+  if (!generation) return err(generation.error());
+  const std::int64_t now = now_();
+  auto rows = secret_rows(normalise_address(address), kind, generation.value(), now);
+  if (!rows) return err(rows.error());
+  for (const auto& row : rows.value()->rows) {
+    if (valid_only && !valid_at(row.not_before, row.not_after, now)) continue;
     if (kind == KeyKind::smime) {
-      r.cert = x509_from_der(q->blob(2));
-      r.key = private_key_from_der(plain.value());
-      if (!r.cert || !r.key) return err("stored key " + r.fingerprint + " does not parse");
-      r.chain = chain_from_der(q->blob(4));
+      if (!row.cert) return err("stored key " + row.fingerprint + " does not parse");
+      if (wanted && !(*wanted)(row.cert.get())) continue;
+    }
+    const std::string key_id = cache_key(kind, row.address) + '\n' + row.fingerprint;
+    auto opened = key_cache_.get(key_id, generation.value(), now);
+    if (!opened) {
+      auto plain =
+          master_->open(row.sealed, record_aad("secret-key", row.address, row.fingerprint));
+      if (!plain) return err("secret key for " + row.fingerprint + ": " + plain.error());
+      auto k = std::make_shared<UnsealedKey>();
+      if (kind == KeyKind::smime) {
+        k->key = private_key_from_der(plain.value());
+        if (!k->key) return err("stored key " + row.fingerprint + " does not parse");
+      } else {
+        k->openpgp = std::move(plain).value();
+      }
+      opened = std::move(k);
+      key_cache_.put(key_id, generation.value(), generation_, now, opened);
+    }
+    SecretKeyRecord r;
+    r.address = row.address;
+    r.kind = kind;
+    r.fingerprint = row.fingerprint;
+    if (kind == KeyKind::smime) {
+      r.cert = crypto::share(row.cert.get());
+      r.key = crypto::share(opened->key.get());
+      for (const auto& c : row.chain) r.chain.push_back(crypto::share(c.get()));
     } else {
-      r.openpgp.assign(plain->view());  // issue 4 will give this a wiped type of its own
+      r.openpgp.assign(opened->openpgp.view());  // issue 4 will give this a wiped type of its own
     }
     out.push_back(std::move(r));
   }
@@ -178,44 +353,70 @@ std::vector<SecretKeyRecord> SqliteKeyStore::secrets(std::string_view address, K
 }
 
 std::vector<crypto::X509Ptr> SqliteKeyStore::trust_anchors(std::optional<SourceError>& error) {
-  std::vector<crypto::X509Ptr> out;
-  auto lease = pool_.acquire();
-  auto q = lease ? lease.value()->prepare("SELECT data FROM trust_anchors ORDER BY id")
-                 : Result<sql::Stmt>(lease.take_error());
-  if (!q) {
-    error = SourceError{name(), q.error()};
+  auto generation = sync_cache();
+  if (!generation) {
+    error = SourceError{name(), generation.error()};
     return {};
   }
-  for (;;) {
-    auto row = q->step();
-    if (!row) {
-      error = SourceError{name(), row.error()};
+  const std::int64_t now = now_();
+  auto cached = anchor_cache_.get("anchors", generation.value(), now);
+  if (!cached) {
+    auto anchors = std::make_shared<Anchors>();
+    auto lease = pool_.acquire();
+    auto q = lease ? lease.value()->prepare_cached("SELECT data FROM trust_anchors ORDER BY id")
+                   : Result<sql::Stmt>(lease.take_error());
+    if (!q) {
+      error = SourceError{name(), q.error()};
       return {};
     }
-    if (!row.value()) break;
-    if (auto c = x509_from_der(q->blob(0))) out.push_back(std::move(c));
+    for (;;) {
+      auto row = q->step();
+      if (!row) {
+        error = SourceError{name(), row.error()};
+        return {};
+      }
+      if (!row.value()) break;
+      if (auto c = x509_from_der(q->blob(0))) anchors->certs.push_back(std::move(c));
+    }
+    cached = std::move(anchors);
+    anchor_cache_.put("anchors", generation.value(), generation_, now, cached);
   }
+  std::vector<crypto::X509Ptr> out;
+  for (const auto& c : cached->certs) out.push_back(crypto::share(c.get()));
   return out;
 }
 
 std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>& error) {
-  std::vector<crypto::X509CrlPtr> out;
-  auto lease = pool_.acquire();
-  auto q = lease ? lease.value()->prepare("SELECT data FROM crls ORDER BY id")
-                 : Result<sql::Stmt>(lease.take_error());
-  if (!q) {
-    error = SourceError{name(), q.error()};
+  auto generation = sync_cache();
+  if (!generation) {
+    error = SourceError{name(), generation.error()};
     return {};
   }
-  for (;;) {
-    auto row = q->step();
-    if (!row) {
-      error = SourceError{name(), row.error()};
+  const std::int64_t now = now_();
+  auto cached = crl_cache_.get("crls", generation.value(), now);
+  if (!cached) {
+    auto crls = std::make_shared<Crls>();
+    auto lease = pool_.acquire();
+    auto q = lease ? lease.value()->prepare_cached("SELECT data FROM crls ORDER BY id")
+                   : Result<sql::Stmt>(lease.take_error());
+    if (!q) {
+      error = SourceError{name(), q.error()};
       return {};
     }
-    if (!row.value()) break;
-    if (auto c = crl_from_der(q->blob(0))) out.push_back(std::move(c));
+    for (;;) {
+      auto row = q->step();
+      if (!row) {
+        error = SourceError{name(), row.error()};
+        return {};
+      }
+      if (!row.value()) break;
+      if (auto c = crl_from_der(q->blob(0))) crls->crls.push_back(std::move(c));
+    }
+    cached = std::move(crls);
+    crl_cache_.put("crls", generation.value(), generation_, now, cached);
   }
+  std::vector<crypto::X509CrlPtr> out;
+  for (const auto& c : cached->crls) out.push_back(share_crl(c.get()));
   return out;
 }
 

@@ -2,12 +2,19 @@
 // Owns certificates per address, secret keys sealed under the MasterKey, trust anchors,
 // CRLs and the internal CA. Every change runs in one transaction (Writer): all or nothing.
 //
+// Lookups go through a cache of parsed keys (key_cache.h, docs/KEYS.md "Key cache"): a
+// certificate or secret key is read, unsealed and parsed once, then shared until the store
+// changes (any writer, any process: PRAGMA data_version is checked on every lookup), its
+// entry is older than the TTL, or it falls out of the LRU. Validity dates are checked
+// against the clock on every lookup, cached or not.
+//
 // Threads: one connection per concurrent caller, from a small pool. WAL mode lets many
 // readers run in parallel with one writer; writers serialise on SQLite's write lock
 // (BEGIN IMMEDIATE, busy timeout 5 s). The master key is read-only after open, except
 // for reseal_all(), which takes an exclusive lock against find_secret().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "keys/key_cache.h"
 #include "keys/key_source.h"
 #include "keys/master_key.h"
 #include "keys/result.h"
@@ -68,12 +76,13 @@ class SqliteKeyStore final : public KeySource {
  public:
   // Creates keys.db (mode 0600, O_EXCL) with the schema and records the master key's id.
   static Result<std::unique_ptr<SqliteKeyStore>> create(const std::filesystem::path& db,
-                                                        MasterKey master, Clock now = {});
+                                                        MasterKey master, Clock now = {},
+                                                        KeyCacheLimits cache = {});
   // Opens an existing store. Without a master key only public data is usable; with one,
   // its id must match the one recorded in the database.
   static Result<std::unique_ptr<SqliteKeyStore>> open(const std::filesystem::path& db,
                                                       std::optional<MasterKey> master,
-                                                      Clock now = {});
+                                                      Clock now = {}, KeyCacheLimits cache = {});
 
   // KeySource. find_* return only certificates valid now, newest (not_before) first.
   std::string name() const override { return "sqlite"; }
@@ -81,6 +90,10 @@ class SqliteKeyStore final : public KeySource {
                                            std::optional<SourceError>& error) override;
   std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
+  // Unseals and parses only the keys whose certificate `wanted` accepts.
+  std::vector<SecretKeyRecord> find_secret_for(std::string_view address, KeyKind kind,
+                                               const std::function<bool(X509*)>& wanted,
+                                               std::optional<SourceError>& error) override;
   std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>& error) override;
   std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) override;
   std::vector<PublicKeyRecord> find_openpgp_by_id(std::string_view key_id,
@@ -132,20 +145,50 @@ class SqliteKeyStore final : public KeySource {
   // The id of the master key the database's blobs are sealed under (MasterKey::id()).
   Result<std::string> master_key_id();
 
+  // Drops every cached key (Writer::commit and reseal_all call it; a change made by another
+  // process is noticed through PRAGMA data_version).
+  void invalidate_cache();
+
   // Re-encrypts every sealed blob under `next` and records its id, in one transaction.
   // Afterwards this store uses `next`. The caller makes the key file match (key_admin).
   Status reseal_all(MasterKey next);
 
  private:
-  SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now);
+  SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now,
+                 KeyCacheLimits cache);
   std::vector<SecretKeyRecord> secrets(std::string_view address, KeyKind kind, bool valid_only,
+                                       const std::function<bool(X509*)>* wanted,
                                        std::optional<SourceError>& error);
   Result<MasterKey*> master();
+
+  // Cache (defined in sqlite_key_store.cpp).
+  struct PublicRows;
+  struct SecretRows;
+  struct UnsealedKey;
+  struct Anchors;
+  struct Crls;
+  // Checks PRAGMA data_version (invalidating on a change) and returns the generation to
+  // tag what is read next.
+  Result<std::uint64_t> sync_cache();
+  Result<std::shared_ptr<const PublicRows>> public_rows(const std::string& address, KeyKind kind,
+                                                        std::uint64_t generation, std::int64_t now);
+  Result<std::shared_ptr<const SecretRows>> secret_rows(const std::string& address, KeyKind kind,
+                                                        std::uint64_t generation, std::int64_t now);
 
   sql::Pool pool_;
   std::optional<MasterKey> master_;
   std::shared_mutex master_mu_;
   Clock now_;
+
+  std::atomic<std::uint64_t> generation_{0};
+  std::mutex watch_mu_;
+  std::optional<sql::Pool::Lease> watch_;  // a connection kept for PRAGMA data_version
+  std::optional<std::int64_t> watch_version_;
+  LruTable<PublicRows> public_cache_;
+  LruTable<SecretRows> secret_cache_;
+  LruTable<UnsealedKey> key_cache_;
+  LruTable<Anchors> anchor_cache_;
+  LruTable<Crls> crl_cache_;
 };
 
 const char* kind_name(KeyKind k);

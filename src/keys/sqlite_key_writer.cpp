@@ -51,7 +51,9 @@ Result<SqliteKeyStore::Writer> SqliteKeyStore::begin_write() {
 }
 
 Status SqliteKeyStore::Writer::commit() {
-  return tx_.commit();
+  auto st = tx_.commit();
+  store_->invalidate_cache();  // also after a failed COMMIT: whatever happened, read afresh
+  return st;
 }
 
 Status SqliteKeyStore::Writer::add_certificate(std::string_view address, X509* cert) {

@@ -7,11 +7,11 @@
 #include "crypto/smime/smime.h"
 
 namespace mailseal::crypto::smime {
-namespace {
 
 // True when `cert` names one of the RecipientInfos (ktri by issuer/serial or SKI, kari
 // by each RecipientEncryptedKey).
 bool is_recipient(CMS_ContentInfo* cms, X509* cert) {
+  if (!cms || !cert) return false;
   STACK_OF(CMS_RecipientInfo)* ris = CMS_get0_RecipientInfos(cms);
   for (int i = 0; ris && i < sk_CMS_RecipientInfo_num(ris); ++i) {
     CMS_RecipientInfo* ri = sk_CMS_RecipientInfo_value(ris, i);
@@ -28,8 +28,6 @@ bool is_recipient(CMS_ContentInfo* cms, X509* cert) {
   }
   return false;
 }
-
-}  // namespace
 
 DecryptResult decrypt(CMS_ContentInfo* cms, BIO* out, const std::vector<RecipientKey>& keys,
                       BIO* detached_content) {

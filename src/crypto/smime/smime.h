@@ -91,6 +91,11 @@ struct DecryptResult {
   bool authenticated = false;  // AuthEnvelopedData: the GCM tag was checked
 };
 
+// True when `cert` names one of the RecipientInfos of enveloped / authEnveloped data
+// (key transport by issuer+serial or SubjectKeyIdentifier, key agreement by each
+// RecipientEncryptedKey). Lets a caller pick the one secret key it needs before opening any.
+bool is_recipient(CMS_ContentInfo* cms, X509* cert);
+
 // Decrypts enveloped or authEnveloped data with the first candidate that is a recipient.
 // On failure `out` may already hold partial plaintext: the caller must discard it.
 // `detached_content`: the encrypted content when `cms` does not carry it (DetachedCms).

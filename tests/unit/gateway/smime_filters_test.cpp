@@ -3,6 +3,7 @@
 // and interop of sealed output with `openssl cms`.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include "../crypto/test_pki.h"
@@ -23,6 +24,7 @@ class MemoryKeys : public keys::KeySource {
   std::map<std::string, const Identity*> certs, secrets;
   std::vector<const Identity*> anchors_;
   bool broken = false;
+  int opened = 0;  // secret keys handed out ("unsealed")
   std::string name() const override { return "memory"; }
   std::vector<keys::PublicKeyRecord> find_public(std::string_view a, keys::KeyKind,
                                                  std::optional<keys::SourceError>& e) override {
@@ -48,8 +50,17 @@ class MemoryKeys : public keys::KeySource {
       r.cert = crypto::share(it->second->cert.get());
       r.key = crypto::share(it->second->key.get());
       out.push_back(std::move(r));
+      ++opened;
     }
     return out;
+  }
+  // As a store does: the certificate is checked before the key is opened.
+  std::vector<keys::SecretKeyRecord> find_secret_for(std::string_view a, keys::KeyKind k,
+                                                     const std::function<bool(X509*)>& wanted,
+                                                     std::optional<keys::SourceError>& e) override {
+    auto it = secrets.find(std::string(a));
+    if (!broken && it != secrets.end() && !wanted(it->second->cert.get())) return {};
+    return find_secret(a, k, e);
   }
   std::vector<crypto::X509Ptr> trust_anchors(std::optional<keys::SourceError>&) override {
     std::vector<crypto::X509Ptr> out;
@@ -125,6 +136,35 @@ TEST_F(SmimeFilters, SealThenOpenRoundTripsForEachOption) {
     EXPECT_NE(plain.find("signer=alice@a.example"), std::string::npos);
     EXPECT_EQ(plain.find("pkcs7"), std::string::npos) << plain;
   }
+}
+
+TEST_F(SmimeFilters, OpenOpensOnlyTheKeyARecipientInfoNames) {
+  // Sealed to carol only; the envelope names bob first. Bob's key is not opened.
+  core::FilterResult sealed = seal(kMessage, "alice@a.example", {"carol@b.example"});
+  ASSERT_FALSE(sealed.refusal);
+  ASSERT_EQ(sealed.copies.size(), 1u);
+  std::string wire = sealed.copies[0].body.to_string();
+  inside_keys.opened = 0;
+  core::FilterResult opened = open(wire, {"bob@b.example", "carol@b.example"});
+  ASSERT_FALSE(opened.refusal) << opened.refusal->brief();
+  EXPECT_NE(opened.copies[0].body.to_string().find("The secret plan."), std::string::npos);
+  EXPECT_EQ(inside_keys.opened, 1);
+  // Sealed to both: only the first matching internal recipient's key is opened.
+  sealed = seal(kMessage, "alice@a.example", {"bob@b.example", "carol@b.example"});
+  ASSERT_FALSE(sealed.refusal);
+  for (auto& c : sealed.copies) {
+    if (c.recipients.size() != 1 || c.recipients[0] != "bob@b.example") continue;
+    inside_keys.opened = 0;
+    opened = open(c.body.to_string(), {"carol@b.example", "bob@b.example"});
+    ASSERT_FALSE(opened.refusal) << opened.refusal->brief();
+    EXPECT_EQ(inside_keys.opened, 1);
+  }
+  // For nobody here: no key is opened at all.
+  inside_keys.opened = 0;
+  opened = open(wire, {"bob@b.example"});
+  EXPECT_FALSE(opened.refusal);
+  EXPECT_NE(opened.copies[0].body.to_string().find("verdict=undecryptable"), std::string::npos);
+  EXPECT_EQ(inside_keys.opened, 0);
 }
 
 TEST_F(SmimeFilters, BccRecipientGetsOwnCopy) {
