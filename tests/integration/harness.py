@@ -3,6 +3,7 @@ configuration, and a scriptable SMTP sink to play the next hop. Used by every
 integration test; no mocks of mailseal itself."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -17,10 +18,23 @@ MAILSEAL_BIN = os.environ.get("MAILSEAL_BIN", str(Path(__file__).resolve().paren
 SOURCE_DIR = Path(os.environ.get("MAILSEAL_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 
 
+_port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, chosen at random *below* the kernel's ephemeral range
+    (32768-60999): a port from that range can be taken between this call and the
+    daemon's bind by any outgoing connection on the machine (Postfix, the sinks, other
+    tests run in parallel by ctest), which made start-up fail with EADDRINUSE."""
+    for _ in range(200):
+        port = _port_rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 def wait_port(port, timeout=15.0):
