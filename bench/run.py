@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HZ = os.sysconf("SC_CLK_TCK")
 ALL_SECTIONS = ["speed", "smtp", "relay", "seal", "open", "latency", "large", "idle", "peers"]
 KEEP_MARKER = "<!-- Everything below this line is kept by bench/run.py when it rewrites the file. -->"
-PGP_PENDING = "not yet measured (OpenPGP pipeline pending)"
+PGP_NOT_HERE = "not measured in this section (OpenPGP throughput and latency at the maximum rate: sections 3 and 4)"
+# key kinds: S/MIME RSA-2048 and EC P-256, OpenPGP Ed25519/Cv25519 and RSA-3072 (issue 7)
+ALG_LABEL = {"rsa": "S/MIME RSA-2048", "ec": "S/MIME EC P-256", "ed": "OpenPGP Ed25519/Cv25519",
+             "pgprsa": "OpenPGP RSA-3072"}
+SMIME_ALGS = ("rsa", "ec")
+PGP_ALGS = ("ed", "pgprsa")
 RCPTS5 = ["rcpt@bench.test"] + [f"{i}rcpt@bench.test" for i in range(2, 6)]  # smtp-source -r 5 names
 
 
@@ -279,7 +284,7 @@ class Gateway:
     count = 0
 
     def __init__(self, ctx, state_dir, inside_hop, outside_hop, seal=False, open_=False,
-                 max_size="50M", per_client=None, nofile=None):
+                 max_size="50M", per_client=None, nofile=None, formats=None):
         Gateway.count += 1
         self.ctx = ctx
         self.name = f"gw{Gateway.count}"
@@ -289,7 +294,7 @@ class Gateway:
         self.outside = free_port()
         self.config = ctx.work / f"{self.name}.toml"
         self.config.write_text(gateway_config(self.state, self.inside, self.outside, inside_hop,
-                                              outside_hop, seal, open_, max_size, per_client))
+                                              outside_hop, seal, open_, max_size, per_client, formats))
         self.log = ctx.work / f"{self.name}.log"
         pre = (lambda: raise_nofile(nofile)) if nofile else None
         self.proc = PROCS.start([str(ctx.bin), "serve", "-c", str(self.config)], log_path=self.log,
@@ -324,7 +329,14 @@ def hop_toml(section, hop):
     return "\n".join(lines) + "\n"
 
 
-def gateway_config(state, inside, outside, inside_hop, outside_hop, seal, open_, max_size, per_client):
+def seal_formats(alg):
+    """[seal] formats for a key kind: OpenPGP stores get formats = ["openpgp"]; the S/MIME
+    stores keep the default (they hold no OpenPGP keys, so S/MIME is chosen)."""
+    return ["openpgp"] if alg in PGP_ALGS else None
+
+
+def gateway_config(state, inside, outside, inside_hop, outside_hop, seal, open_, max_size, per_client,
+                   formats=None):
     pc = f"max_connections_per_client = {per_client}\n" if per_client else ""
     s = f"""# written by bench/run.py
 [server]
@@ -348,6 +360,8 @@ max_message_size = "{max_size}"
 """
     if seal:
         s += '\n[seal]\ncipher = "aes-256-cbc"\nno_certificate = "refuse"\n'
+        if formats:
+            s += f"formats = {json.dumps(formats)}\n"
     if open_:
         s += '\n[open]\nfrom_mismatch = "reject"\n'
     return s
@@ -440,12 +454,19 @@ def keys_setup(ctx, alg):
     cfg = ctx.work / f"keys-{alg}.toml"
     cfg.write_text(gateway_config(state, 1, 2, maildir_hop(state / "x"), maildir_hop(state / "y"),
                                   False, False, "50M", None))
-    a = {"rsa": "rsa2048", "ec": "p256"}[alg]
     k = [str(ctx.bin), "keys", "-c", str(cfg)]
     run(k + ["init"])
-    run(k + ["ca", "init", "--domain", "bench.test", "--algorithm", a])
-    for addr in ["sender@bench.test"] + RCPTS5:
-        run(k + ["generate", addr, "--algorithm", a])
+    if alg in PGP_ALGS:
+        # OpenPGP: `generate --openpgp` (Ed25519 + Cv25519 subkey by default, or RSA-3072 +
+        # RSA-3072); no CA: a signer whose key is in the store is trusted
+        a = ["--algorithm", "rsa3072"] if alg == "pgprsa" else []
+        for addr in ["sender@bench.test"] + RCPTS5:
+            run(k + ["generate", addr, "--openpgp"] + a)
+    else:
+        a = {"rsa": "rsa2048", "ec": "p256"}[alg]
+        run(k + ["ca", "init", "--domain", "bench.test", "--algorithm", a])
+        for addr in ["sender@bench.test"] + RCPTS5:
+            run(k + ["generate", addr, "--algorithm", a])
     ctx.keys[alg] = state
     return state
 
@@ -483,7 +504,7 @@ def seal_inputs(ctx, alg, sizes_mb=()):
     out_dir = ctx.work / f"sealed-{alg}"
     open_dir = ctx.work / f"opened-{alg}"
     gw = Gateway(ctx, state, maildir_hop(out_dir), maildir_hop(open_dir), seal=True, open_=True,
-                 max_size="400M")
+                 max_size="400M", formats=seal_formats(alg))
     try:
         for kind, rc in todo:
             plain = ctx.msgs[("plain", rc)] if kind == "10k" else large_message(ctx, int(kind[:-1]))
@@ -496,7 +517,12 @@ def seal_inputs(ctx, alg, sizes_mb=()):
             if len(new) != 1:
                 raise RuntimeError(f"seal gateway stored {len(new)} files for {kind} r{rc}")
             raw = new[0].read_bytes()
-            if b"application/pkcs7-mime" not in raw[:20000]:
+            if alg in PGP_ALGS:
+                if not re.search(rb"multipart/encrypted;[^\r\n]*(\r?\n[ \t][^\r\n]*)*application/pgp-encrypted",
+                                 raw[:20000], re.I):
+                    raise RuntimeError(f"{alg} {kind}: the seal gateway's output is not PGP/MIME "
+                                       "(multipart/encrypted, application/pgp-encrypted)")
+            elif b"application/pkcs7-mime" not in raw[:20000]:
                 raise RuntimeError(f"{alg} {kind}: the seal gateway's output is not S/MIME")
             base = ctx.work / "msg" / f"sealed-{alg}-{kind}-r{rc}"
             to_variants(raw, base)
@@ -511,19 +537,21 @@ def seal_inputs(ctx, alg, sizes_mb=()):
             if len(got) != 1:
                 raise RuntimeError(f"open gateway stored {len(got)} files for {alg} {kind} r{rc}")
             head = got[0].read_bytes()[:20000]
-            if b"verdict=valid" not in head:
-                m = re.search(rb"X-Mailseal-Verification:[^\r\n]*", head)
+            want = b"format=openpgp" if alg in PGP_ALGS else b""
+            if b"verdict=valid" not in head or want not in head:
+                m = re.search(rb"X-Mailseal-Verification:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", head)
                 raise RuntimeError(f"{alg} {kind} r{rc}: opened without verdict=valid: {m and m.group(0)}")
             got[0].unlink()
             ctx.sealed[(alg, kind, rc)] = base
-            log(f"  sealed input {alg} {kind} r{rc}: {len(raw)} bytes, opens with verdict=valid")
+            log(f"  sealed input {alg} {kind} r{rc}: {len(raw)} bytes, opens with verdict=valid"
+                f"{' (format=openpgp)' if alg in PGP_ALGS else ''}")
     finally:
         gw.stop()
 
 
 # ---------------------------------------------------------------- 1. ceilings
 
-SPEED_1 = ["rsa2048", "ecdsap256", "ecdhp256", "ed25519", "ecdhx25519"]
+SPEED_1 = ["rsa2048", "rsa3072", "ecdsap256", "ecdhp256", "ed25519", "ecdhx25519"]
 SPEED_2 = ["rsa2048", "ecdsap256", "ed25519", "ecdhx25519"]
 
 
@@ -586,7 +614,9 @@ def crypto_cost_us(direction, alg, rcpts, size=10240):
     out = 1 private-key op (sign) + 1 public-key op per recipient + S·(1/SHA-256 +
     1/AES-256-CBC + 1.37/base64-enc); in = 1 private-key op + 1 verify + S·(1.37/base64-dec
     + 1/AES-256-CBC + 1/SHA-256). EC: encryption to a recipient is ECDH with an ephemeral
-    key (key generation + derive = 2 ECDH ops); Ed25519/X25519 likewise with X25519."""
+    key (key generation + derive = 2 ECDH ops); OpenPGP Ed25519/Cv25519 ("ed") likewise with
+    Ed25519 + X25519; OpenPGP RSA-3072 ("pgprsa") as RSA with RSA-3072 operations. OpenPGP's
+    AES-256-CFB and its armor (base64) are costed as AES-256-CBC and base64."""
     m = R.med
     need = ["speed_sha256", "speed_aes-256-cbc", "speed_base64_enc", "speed_base64_dec"]
     if any(m(k) is None for k in need):
@@ -596,8 +626,9 @@ def crypto_cost_us(direction, alg, rcpts, size=10240):
     else:
         sym = size * (1.37 / m("speed_base64_dec") + 1 / m("speed_aes-256-cbc") + 1 / m("speed_sha256")) / 1e6
     try:
-        if alg == "rsa":
-            priv, pub = 1 / m("speed_rsa2048_sign"), 1 / m("speed_rsa2048_verify")
+        if alg in ("rsa", "pgprsa"):
+            bits = "3072" if alg == "pgprsa" else "2048"
+            priv, pub = 1 / m(f"speed_rsa{bits}_sign"), 1 / m(f"speed_rsa{bits}_verify")
             asym = priv + rcpts * pub if direction == "out" else priv + pub
         elif alg == "ec":
             if direction == "out":
@@ -649,14 +680,15 @@ def section_smtp(ctx):
 
 # ---------------------------------------------------------------- 2-4. mailseal throughput
 
-def gateway_throughput(ctx, prefix, label, state, seal, open_, side, cases):
+def gateway_throughput(ctx, prefix, label, state, seal, open_, side, cases, formats=None):
     """cases: list of (sessions, rcpts, message base path, n). One daemon per case set,
     one smtp-sink; each run is timed from the first connect to the last reply."""
     for sessions, rcpts, msg, n in cases:
         rates, cpus, gwcpu, p50, p99, bgs = [], [], [], [], [], []
         for i in range(ctx.runs):
             sink = Sink(ctx.work)
-            gw = Gateway(ctx, state, smtp_hop(sink.port), smtp_hop(sink.port), seal=seal, open_=open_)
+            gw = Gateway(ctx, state, smtp_hop(sink.port), smtp_hop(sink.port), seal=seal, open_=open_,
+                         formats=formats)
             port = gw.inside if side == "inside" else gw.outside
             try:
                 if rcpts == 1:
@@ -686,15 +718,19 @@ def gateway_throughput(ctx, prefix, label, state, seal, open_, side, cases):
             R.add(prefix.split("_")[0], key + "_p99", "ms", p99)
 
 
-def counts(ctx, sessions, crypto=True, rcpts=1):
-    """Messages per run: a few seconds of load each."""
+def counts(ctx, sessions, crypto=True, rcpts=1, alg=None):
+    """Messages per run: a few seconds of load each. OpenPGP RSA-3072 gets a fifth of the
+    count (min. 20): it ran at ~10-25 msgs/s when it was added, so the full counts would
+    take over a minute per run (not to change a verdict: RSA-3072 has no target)."""
     if ctx.quick:
-        return 100 if sessions == 1 else 300
-    if not crypto:
-        return 2000 if sessions == 1 else 5000
-    if rcpts > 1:
-        return 200 if sessions == 1 else 800
-    return 300 if sessions == 1 else 1500
+        n = 100 if sessions == 1 else 300
+    elif not crypto:
+        n = 2000 if sessions == 1 else 5000
+    elif rcpts > 1:
+        n = 200 if sessions == 1 else 800
+    else:
+        n = 300 if sessions == 1 else 1500
+    return max(20, n // 5) if alg == "pgprsa" else n
 
 
 def section_relay(ctx):
@@ -704,19 +740,36 @@ def section_relay(ctx):
                        [(c, 1, msg, counts(ctx, c, False)) for c in (1, 20, 100)])
 
 
+def per_alg(section, algs, fn):
+    """Runs fn(alg) for each key kind; a failing kind is noted and the others still run."""
+    failed = []
+    for alg in algs:
+        try:
+            fn(alg)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            R.notes.append(f"section {section}, {ALG_LABEL[alg]} failed: {str(e).splitlines()[0][:300]}")
+            log(f"{section} {alg} FAILED: {e}")
+            failed.append(alg)
+    if failed and len(failed) == len(algs):
+        raise RuntimeError(f"every key kind failed ({', '.join(failed)})")
+
+
 def section_seal(ctx):
-    for alg in ("rsa", "ec"):
+    def one(alg):
         state = keys_setup(ctx, alg)
-        cases = [(c, rc, ctx.msgs[("plain", rc)], counts(ctx, c, True, rc)) for rc in (1, 5) for c in (1, 20, 100)]
-        gateway_throughput(ctx, f"seal_{alg}", f"seal S/MIME {alg}", state, True, False, "inside", cases)
+        cases = [(c, rc, ctx.msgs[("plain", rc)], counts(ctx, c, True, rc, alg)) for rc in (1, 5) for c in (1, 20, 100)]
+        gateway_throughput(ctx, f"seal_{alg}", f"seal {ALG_LABEL[alg]}", state, True, False, "inside", cases,
+                           formats=seal_formats(alg))
+    per_alg("seal", SMIME_ALGS + PGP_ALGS, one)
 
 
 def section_open(ctx):
-    for alg in ("rsa", "ec"):
+    def one(alg):
         seal_inputs(ctx, alg)
         state = keys_setup(ctx, alg)
-        cases = [(c, rc, ctx.sealed[(alg, "10k", rc)], counts(ctx, c, True, rc)) for rc in (1, 5) for c in (1, 20, 100)]
-        gateway_throughput(ctx, f"open_{alg}", f"open S/MIME {alg}", state, False, True, "outside", cases)
+        cases = [(c, rc, ctx.sealed[(alg, "10k", rc)], counts(ctx, c, True, rc, alg)) for rc in (1, 5) for c in (1, 20, 100)]
+        gateway_throughput(ctx, f"open_{alg}", f"open {ALG_LABEL[alg]}", state, False, True, "outside", cases)
+    per_alg("open", SMIME_ALGS + PGP_ALGS, one)
 
 
 # ---------------------------------------------------------------- 5. added latency
@@ -883,13 +936,32 @@ def peers_setup(ctx):
     g.mkdir(mode=0o700)
     env = dict(os.environ, GNUPGHOME=str(g))
     gb = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    for who in ("sender", "rcpt"):
-        run(gb + ["--quick-gen-key", f"<{who}@bench.test>", "rsa2048", "sign,cert", "never"], env=env)
+    # OpenPGP keys, one GNUPGHOME: RSA-2048 sign+cert with an RSA-2048 encryption subkey
+    # (<sender@bench.test>, <rcpt@bench.test>) and Ed25519 sign+cert with a Cv25519
+    # encryption subkey (<sender-ed@bench.test>, <rcpt-ed@bench.test>); the Ed25519 ones are
+    # also exported (armored, no passphrase) for sq
+    for who, prim, sub in (("sender", "rsa2048", "rsa2048"), ("rcpt", "rsa2048", "rsa2048"),
+                           ("sender-ed", "ed25519", "cv25519"), ("rcpt-ed", "ed25519", "cv25519")):
+        run(gb + ["--quick-gen-key", f"<{who}@bench.test>", prim, "sign,cert", "never"], env=env)
         fpr = re.search(r"^fpr:+([0-9A-F]+):", run(["gpg", "--batch", "--with-colons", "--list-keys",
                                                    f"<{who}@bench.test>"], env=env)[1], re.M).group(1)
-        run(gb + ["--quick-add-key", fpr, "rsa2048", "encr", "never"], env=env)
+        run(gb + ["--quick-add-key", fpr, sub, "encr", "never"], env=env)
+        if who.endswith("-ed"):
+            (d / f"{who}.pub.asc").write_text(run(gb + ["--armor", "--export", fpr], env=env)[1])
+            (d / f"{who}.sec.asc").write_text(run(gb + ["--armor", "--export-secret-keys", fpr], env=env)[1])
     ctx.peer_env = env
+    # sq reads and writes only the files it is given; HOME points into the work directory so
+    # that it leaves no state elsewhere
+    (ctx.work / "sqhome").mkdir(exist_ok=True)
+    ctx.sq_env = dict(os.environ, HOME=str(ctx.work / "sqhome"))
     ctx.peer_dir = d
+
+
+# per-message peers: key in the figures -> (label, needs)
+PEER_TOOLS = {"cms": ("openssl cms, RSA-2048 (2 processes per message)", "openssl"),
+              "gpg": ("gpg, RSA-2048", "gpg"),
+              "gpged": ("gpg, Ed25519/Cv25519", "gpg"),
+              "sqed": ("sq, Ed25519/Cv25519", "sq")}
 
 
 def peer_cmds(ctx, tool, direction, inp, out, tmp):
@@ -902,18 +974,33 @@ def peer_cmds(ctx, tool, direction, inp, out, tmp):
         return [["openssl", "cms", "-decrypt", "-in", inp, "-recip", d / "rcpt.crt", "-inkey", d / "rcpt.key",
                  "-out", tmp],
                 ["openssl", "cms", "-verify", "-in", tmp, "-CAfile", d / "ca.crt", "-out", out]]
+    if tool == "sqed":
+        if direction == "out":
+            return [["sq", "--force", "encrypt", "--recipient-cert", d / "rcpt-ed.pub.asc",
+                     "--signer-key", d / "sender-ed.sec.asc", "--output", out, inp]]
+        # with --signer-cert, sq exits 0 only when the signature verifies
+        return [["sq", "--force", "decrypt", "--recipient-key", d / "rcpt-ed.sec.asc",
+                 "--signer-cert", d / "sender-ed.pub.asc", "--output", out, inp]]
+    sfx = "-ed" if tool == "gpged" else ""
     if direction == "out":
         return [["gpg", "--batch", "--yes", "--trust-model", "always", "--armor", "--sign", "--encrypt",
-                 "-u", "<sender@bench.test>", "-r", "<rcpt@bench.test>", "-o", out, inp]]
+                 "-u", f"<sender{sfx}@bench.test>", "-r", f"<rcpt{sfx}@bench.test>", "-o", out, inp]]
     return [["gpg", "--batch", "--yes", "--trust-model", "always", "-o", out, "--decrypt", inp]]
+
+
+def peer_env(ctx, tool):
+    return {"cms": None, "gpg": ctx.peer_env, "gpged": ctx.peer_env, "sqed": ctx.sq_env}[tool]
 
 
 def section_peers(ctx):
     peers_setup(ctx)
     plain = Path(str(ctx.msgs[("plain", 1)]) + ".lf")
     n = ctx.n(60, 20)
-    for tool in ("cms", "gpg"):
-        env = ctx.peer_env if tool == "gpg" else None
+    for tool, (label, needs) in PEER_TOOLS.items():
+        if shutil.which(needs) is None:
+            R.notes.append(f"peers: {label} not measured ({needs} not installed)")
+            continue
+        env = peer_env(ctx, tool)
         # one validated round trip: its output is the inbound input
         enc = ctx.work / f"peer-{tool}.enc"
         dec = ctx.work / f"peer-{tool}.dec"
@@ -923,6 +1010,12 @@ def section_peers(ctx):
             run(argv, env=env)
         if dec.read_bytes().replace(b"\r\n", b"\n").strip() != plain.read_bytes().strip():
             raise RuntimeError(f"{tool}: round trip does not reproduce the message")
+        if tool in ("gpg", "gpged"):
+            # the round trip's signature must verify (good signature by the sender's key)
+            st = run(["gpg", "--batch", "--trust-model", "always", "--status-fd", "1", "-o", "/dev/null",
+                      "--yes", "--decrypt", enc], env=env)[1]
+            if "[GNUPG:] GOODSIG" not in st or "[GNUPG:] DECRYPTION_OKAY" not in st:
+                raise RuntimeError(f"{tool}: round trip without a good signature / decryption")
         for direction in ("out", "in"):
             for workers in (1, 2):
                 rates = []
@@ -1021,7 +1114,7 @@ def ceilings():
     for t, key in (("lg", "smtp_lg_owncpu_c20"), ("ss", "smtp_ss_owncpu_c20"), ("lgm", "smtp_lg_cpu_c20")):
         smtp = R.med(key)
         for direction in ("out", "in"):
-            for alg in ("rsa", "ec", "ed"):
+            for alg in SMIME_ALGS + PGP_ALGS:
                 for rc in (1, 5):
                     c = crypto_cost_us(direction, alg, rc)
                     if c is None:
@@ -1070,8 +1163,10 @@ def report(ctx, sections, started, elapsed):
     a("| target | measured | verdict |")
     a("|---|---|---|")
     targets = []
-    peer_out = max([(R.med(f"peer_{t}_out_w{w}") or 0, f"{t} {w}w") for t in ("cms", "gpg") for w in (1, 2)])
-    peer_in = max([(R.med(f"peer_{t}_in_w{w}") or 0, f"{t} {w}w") for t in ("cms", "gpg") for w in (1, 2)])
+    # the fastest per-message CLI peer of this run, any tool and key kind (issue 7: "the
+    # fastest per-message command-line peer")
+    peer_out = max([(R.med(f"peer_{t}_out_w{w}") or 0, f"{t} {w}w") for t in PEER_TOOLS for w in (1, 2)])
+    peer_in = max([(R.med(f"peer_{t}_in_w{w}") or 0, f"{t} {w}w") for t in PEER_TOOLS for w in (1, 2)])
     for direction, pre, peer in (("out", "seal_rsa_r1", peer_out), ("in", "open_rsa_r1", peer_in)):
         best = best_of(pre)
         ceil = ce.get(("lg", direction, "rsa", 1))
@@ -1087,8 +1182,21 @@ def report(ctx, sections, started, elapsed):
               f"{verdict(rp >= 15) if rp else '–'} |")
         else:
             a(f"| {name} S/MIME RSA-2048 | not measured in this run | – |")
-    a(f"| OpenPGP Ed25519/Cv25519 ≥ 50 % of its whole-gateway ceiling "
-      f"({fmt(ce.get(('lg', 'out', 'ed', 1)))} msgs/s) | {PGP_PENDING} | – |")
+    # OpenPGP with Ed25519/Cv25519: at least 50 % of its whole-gateway ceiling (10 KB, 1 rcpt,
+    # as the S/MIME target); outbound is the target, inbound is held to the same ratio as the
+    # S/MIME target is ("Inbound open: the same ratios")
+    for direction, pre in (("out", "seal_ed_r1"), ("in", "open_ed_r1")):
+        best = best_of(pre)
+        ceil = ce.get(("lg", direction, "ed", 1))
+        name = "outbound seal" if direction == "out" else "inbound open"
+        if best:
+            r = ratio(best[0], ceil)
+            a(f"| {name} OpenPGP Ed25519/Cv25519, 10 KB, 1 rcpt ≥ 50 % of its whole-gateway ceiling "
+              f"({fmt(ceil)} msgs/s) | {fmt(best[0])} msgs/s at {best[1]} sessions = "
+              f"{fmt(100 * r) if r else '–'} % | {verdict(r >= 0.5) if r else '–'} |")
+        else:
+            a(f"| {name} OpenPGP Ed25519/Cv25519 ≥ 50 % of its whole-gateway ceiling "
+              f"({fmt(ceil)} msgs/s) | not measured in this run | – |")
     worst = None
     for k, f in R.fig.items():
         if k.startswith("lat_") and k.endswith("_add_p99"):
@@ -1132,6 +1240,8 @@ def report(ctx, sections, started, elapsed):
                 ("ECDSA P-256 sign, ops/s", "ecdsap256_sign"),
                 ("ECDSA P-256 verify, ops/s", "ecdsap256_verify"),
                 ("ECDH P-256 derive, ops/s", "ecdhp256_derive"),
+                ("RSA-3072 sign (private-key op), ops/s", "rsa3072_sign"),
+                ("RSA-3072 verify (public-key op), ops/s", "rsa3072_verify"),
                 ("Ed25519 sign, ops/s", "ed25519_sign"),
                 ("Ed25519 verify, ops/s", "ed25519_verify"),
                 ("X25519 derive, ops/s", "x25519_derive")]
@@ -1161,6 +1271,9 @@ def report(ctx, sections, started, elapsed):
           "op + 1 public-key op per recipient (EC: ephemeral key generation + derive = 2 ECDH ops per "
           "recipient) + S·(1/SHA-256 + 1/AES-256-CBC + 1.37/base64-enc); inbound = 1 private-key op "
           "(RSA decrypt / ECDH) + 1 verify + S·(1.37/base64-dec + 1/AES-256-CBC + 1/SHA-256). "
+          "OpenPGP Ed25519/Cv25519: Ed25519 sign / verify and X25519 (2 ops per recipient outbound, 1 "
+          "inbound); OpenPGP RSA-3072: as RSA with RSA-3072 operations; AES-256-CFB and the armor are "
+          "costed as AES-256-CBC and base64. "
           "**Whole-gateway ceiling** = 2 cores / (SMTP CPU per message at 20 sessions, both ends, "
           "+ crypto CPU per message), as peers.sh computes it. The SMTP CPU used for the targets is "
           "that of the loadgen and smtp-sink processes themselves (utime+stime): on this shared machine "
@@ -1178,7 +1291,7 @@ def report(ctx, sections, started, elapsed):
           "ceiling (smtp-source+sink CPU) | harness bound (2 legs) |")
         a("|---|---|---|---|---|---|")
         for direction in ("out", "in"):
-            for alg, an in (("rsa", "S/MIME RSA-2048"), ("ec", "S/MIME EC P-256"), ("ed", "OpenPGP Ed25519/X25519")):
+            for alg, an in ALG_LABEL.items():
                 for rc in (1, 5):
                     if ("lg", direction, alg, rc, "crypto") not in ce:
                         continue
@@ -1188,7 +1301,7 @@ def report(ctx, sections, started, elapsed):
         a("")
 
     # ---- relay, seal, open
-    def thr_table(title, prefixes, note, pending=None):
+    def thr_table(title, prefixes, note):
         if not any(R.has(f"{p}_c{c}") for p, _, _ in prefixes for c in (1, 20, 100)):
             return
         a(title)
@@ -1209,34 +1322,30 @@ def report(ctx, sections, started, elapsed):
                 rc = f"{fmt(100 * ratio(R.med(k), ceil))} %" if ratio(R.med(k), ceil) else "–"
                 rp = f"{fmt(ratio(R.med(k), peer))} ×" if ratio(R.med(k), peer) else "–"
                 a(f"| {label} | {c} | {cell(k)} | {cell(k + '_gwcpu')} | {cell(k + '_cpu')} | {lat} | {rc} | {rp} |")
-        if pending:
-            a(f"| {pending} | 1, 20, 100 | {PGP_PENDING} | | | | | |")
         a("")
 
     thr_table("## 2. mailseal proxy relay, no crypto (loadgen → mailseal → smtp-sink)",
               [("relay_r1", "relay, 10 KB, 1 rcpt", None)],
               "The inside listener without `[seal]`: SMTP in, SMTP out, reply after the next hop's reply. "
               "Compare with the SMTP ceiling rows (one leg) above.")
-    thr_table("## 3. Outbound seal (S/MIME, sign + encrypt)",
-              [("seal_rsa_r1", "RSA-2048, 1 rcpt", ("lg", "out", "rsa", 1)),
-               ("seal_rsa_r5", "RSA-2048, 5 rcpt", ("lg", "out", "rsa", 5)),
-               ("seal_ec_r1", "EC P-256, 1 rcpt", ("lg", "out", "ec", 1)),
-               ("seal_ec_r5", "EC P-256, 5 rcpt", ("lg", "out", "ec", 5))],
+    thr_table("## 3. Outbound seal (S/MIME and OpenPGP, sign + encrypt)",
+              [(f"seal_{alg}_r{rc}", f"{ALG_LABEL[alg]}, {rc} rcpt", ("lg", "out", alg, rc))
+               for alg in SMIME_ALGS + PGP_ALGS for rc in (1, 5)],
               "10 KB messages into the inside listener, next hop smtp-sink. 1 recipient: mailseal-loadgen; "
               "5 recipients (one To: header, one copy encrypted to 5 certificates): `smtp-source -r 5` "
               "(no latency figures). Ceiling and peer ratios use the medians; the peer is the fastest "
-              "per-message CLI measured in this run (section 8).",
-              "OpenPGP Ed25519/Cv25519 and RSA-3072, 1 and 5 rcpt")
-    thr_table("## 4. Inbound open (S/MIME, decrypt + verify)",
-              [("open_rsa_r1", "RSA-2048, 1 rcpt", ("lg", "in", "rsa", 1)),
-               ("open_rsa_r5", "RSA-2048, 5 rcpt", ("lg", "in", "rsa", 5)),
-               ("open_ec_r1", "EC P-256, 1 rcpt", ("lg", "in", "ec", 1)),
-               ("open_ec_r5", "EC P-256, 5 rcpt", ("lg", "in", "ec", 5))],
+              "per-message CLI measured in this run (section 8). S/MIME: `aes-256-cbc`, detached signature "
+              "(the defaults). OpenPGP: `[seal] formats = [\"openpgp\"]`, keys from `mailseal keys generate "
+              "--openpgp` (Ed25519 + Cv25519 subkey, or `--algorithm rsa3072`); RFC 3156 PGP/MIME, signed and "
+              "encrypted in one OpenPGP message (AES-256, SHA-256, MDC).")
+    thr_table("## 4. Inbound open (S/MIME and OpenPGP, decrypt + verify)",
+              [(f"open_{alg}_r{rc}", f"{ALG_LABEL[alg]}, {rc} rcpt", ("lg", "in", alg, rc))
+               for alg in SMIME_ALGS + PGP_ALGS for rc in (1, 5)],
               "The sealed messages were produced by a seal gateway into a Maildir and checked to open "
               "with `verdict=valid`; they are replayed into the outside listener of a gateway whose store "
-              "holds the recipients' secret keys and the CA as trust anchor. 5-rcpt messages are sent "
-              "with `smtp-source -r 5` to the 5 internal recipients.",
-              "OpenPGP Ed25519/Cv25519 and RSA-3072, 1 and 5 rcpt")
+              "holds the recipients' secret keys and the CA as trust anchor (OpenPGP: the sender's key is "
+              "in the same store, and the check also requires `format=openpgp`). 5-rcpt messages are sent "
+              "with `smtp-source -r 5` to the 5 internal recipients.")
 
     # ---- latency
     if any(k.startswith("lat_") for k in R.fig):
@@ -1259,7 +1368,7 @@ def report(ctx, sections, started, elapsed):
                   f"{fmt(R.med(k + '_gw_p99'))} | {fmt(R.med(k + '_sink_p50'))} / {fmt(R.med(k + '_sink_p99'))} | "
                   f"{cell(k + '_add_p50')} | {cell(k + '_add_p99')} | {verdict(R.med(k + '_add_p99') < 20)} |")
         a("")
-        a("| OpenPGP seal/open latency | – | " + PGP_PENDING + " | | | | | |")
+        a("| OpenPGP seal/open latency at half the maximum rate | – | " + PGP_NOT_HERE + " | | | | | |")
         a("")
 
     # ---- large
@@ -1282,7 +1391,7 @@ def report(ctx, sections, started, elapsed):
                   f"{verdict(R.med(k) >= 150) if big else '–'} | "
                   f"{verdict(R.med(k + '_hwm') * 1.048576 < 128) if big else '–'} |")
         a("")
-        a("| OpenPGP large messages | – | " + PGP_PENDING + " | | | | |")
+        a("| OpenPGP large messages | – | " + PGP_NOT_HERE + " | | | | |")
         a("")
 
     if R.has("idle_rss"):
@@ -1305,11 +1414,17 @@ def report(ctx, sections, started, elapsed):
         a("")
         a("`openssl cms -sign` then `openssl cms -encrypt -aes256` (2 processes) / `-decrypt` then "
           "`-verify -CAfile`; `gpg --batch --trust-model always --armor --sign --encrypt` / "
-          "`gpg --decrypt`, RSA-2048 keys, temporary GNUPGHOME. Each validated by a round trip.")
+          "`gpg --decrypt`, RSA-2048 and Ed25519/Cv25519 keys, temporary GNUPGHOME; `sq encrypt "
+          "--recipient-cert --signer-key` / `sq decrypt --recipient-key --signer-cert` (exit 0 only with a "
+          "good signature), the Ed25519/Cv25519 keys exported from that GNUPGHOME. Each validated by a "
+          "round trip (gpg: GOODSIG and DECRYPTION_OKAY). The fastest row (any tool, key kind and "
+          "worker count) is the peer of the ratios above.")
         a("")
         a("| tool | out, 1 worker | out, 2 workers | in, 1 worker | in, 2 workers |")
         a("|---|---|---|---|---|")
-        for t, label in (("cms", "openssl cms, RSA-2048 (2 processes per message)"), ("gpg", "gpg, RSA-2048")):
+        for t, (label, _) in PEER_TOOLS.items():
+            if not any(R.has(f"peer_{t}_{d}_w{w}") for d in ("out", "in") for w in (1, 2)):
+                continue
             a(f"| {label} | {cell(f'peer_{t}_out_w1')} | {cell(f'peer_{t}_out_w2')} | "
               f"{cell(f'peer_{t}_in_w1')} | {cell(f'peer_{t}_in_w2')} |")
         a("")
