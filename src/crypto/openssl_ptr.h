@@ -35,6 +35,10 @@ inline X509Ptr share(X509* cert) {
   X509_up_ref(cert);
   return X509Ptr(cert);
 }
+inline X509CrlPtr share(X509_CRL* crl) {
+  X509_CRL_up_ref(crl);
+  return X509CrlPtr(crl);
+}
 inline PKeyPtr share(EVP_PKEY* key) {
   EVP_PKEY_up_ref(key);
   return PKeyPtr(key);

@@ -2,6 +2,7 @@
 // seal (sign+encrypt in one OpenPGP message) or sign detached. Armor goes through
 // copy_crlf so the copies have SMTP line ends whatever RNP writes.
 #include "gateway/openpgp_seal_filter.h"
+#include "gateway/copy_plan.h"
 
 #include <strings.h>
 
@@ -28,13 +29,6 @@ core::FilterResult refuse(int code, const char* enhanced, const std::string& tex
 
 core::FilterResult source_failure(const keys::SourceError& e) {
   return refuse(451, "4.7.0", "key source " + e.source + " unavailable, try again later");
-}
-
-std::string header_value(const mime::Entity& e, const char* name) {
-  std::string out;
-  for (const auto& h : e.headers)
-    if (strcasecmp(h.name.c_str(), name) == 0) out += (out.empty() ? "" : ", ") + h.value;
-  return out;
 }
 
 // Appends armored OpenPGP output (in `armored`) to `out` with CRLF line ends.
@@ -103,30 +97,11 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
   if (!mime::write_canonical_entity(source_of(body), append_to(entity), &why))
     return refuse(554, "5.6.0", why);
 
-  std::vector<mime::Header> outer;
-  bool has_mime_version = false;
-  for (const auto& h : msg.headers) {
-    if (!mime::is_kept_outer_header(h.name)) continue;
-    has_mime_version |= strcasecmp(h.name.c_str(), "MIME-Version") == 0;
-    outer.push_back(h);
-  }
-  if (!has_mime_version) outer.push_back({"MIME-Version", "1.0"});
-  std::string outer_block = mime::header_block(outer);
-
+  std::string outer_block = outer_header_block(msg);
   // Visible recipients (To/Cc) with the same treatment share a copy; Bcc ones get their own.
-  std::vector<std::string> visible;
-  for (const char* name : {"To", "Cc"})
-    for (auto& a : mime::header_addresses(header_value(msg, name)))
-      visible.push_back(keys::normalise_address(a));
-  std::map<std::string, std::vector<std::string>> groups;
-  int bcc = 0;
-  for (const auto& rcpt : envelope.recipients) {
-    bool is_visible =
-        std::find(visible.begin(), visible.end(), keys::normalise_address(rcpt)) != visible.end();
-    std::string key = std::to_string(static_cast<int>(treatment[rcpt])) +
-                      (is_visible ? "" : "/bcc" + std::to_string(bcc++));
-    groups[key].push_back(rcpt);
-  }
+  auto groups = group_recipients(msg, envelope.recipients, [&](const std::string& r) {
+    return static_cast<int>(treatment[r]);
+  });
 
   // The detached signature is the same for every sign-only copy: made once.
   core::MessageBody signature(options_.spill_dir);

@@ -147,9 +147,19 @@ std::string cache_key(KeyKind kind, const std::string& address) {
   return std::string(kind_name(kind)) + '\n' + address;
 }
 
-crypto::X509CrlPtr share_crl(X509_CRL* crl) {
-  X509_CRL_up_ref(crl);
-  return crypto::X509CrlPtr(crl);
+// Runs a one-column BLOB query and hands each value to `f`; returns the error text, if any.
+// Trust anchors and CRLs are read this way.
+template <class F>
+std::optional<std::string> for_each_blob(sql::Pool& pool, const char* query, F&& f) {
+  auto lease = pool.acquire();
+  auto q = lease ? lease.value()->prepare_cached(query) : Result<sql::Stmt>(lease.take_error());
+  if (!q) return q.error();
+  for (;;) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!row.value()) return std::nullopt;
+    f(q->blob(0));
+  }
 }
 
 }  // namespace
@@ -362,21 +372,13 @@ std::vector<crypto::X509Ptr> SqliteKeyStore::trust_anchors(std::optional<SourceE
   auto cached = anchor_cache_.get("anchors", generation.value(), now);
   if (!cached) {
     auto anchors = std::make_shared<Anchors>();
-    auto lease = pool_.acquire();
-    auto q = lease ? lease.value()->prepare_cached("SELECT data FROM trust_anchors ORDER BY id")
-                   : Result<sql::Stmt>(lease.take_error());
-    if (!q) {
-      error = SourceError{name(), q.error()};
+    auto failed =
+        for_each_blob(pool_, "SELECT data FROM trust_anchors ORDER BY id", [&](auto blob) {
+          if (auto c = x509_from_der(blob)) anchors->certs.push_back(std::move(c));
+        });
+    if (failed) {
+      error = SourceError{name(), *failed};
       return {};
-    }
-    for (;;) {
-      auto row = q->step();
-      if (!row) {
-        error = SourceError{name(), row.error()};
-        return {};
-      }
-      if (!row.value()) break;
-      if (auto c = x509_from_der(q->blob(0))) anchors->certs.push_back(std::move(c));
     }
     cached = std::move(anchors);
     anchor_cache_.put("anchors", generation.value(), generation_, now, cached);
@@ -396,27 +398,18 @@ std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>&
   auto cached = crl_cache_.get("crls", generation.value(), now);
   if (!cached) {
     auto crls = std::make_shared<Crls>();
-    auto lease = pool_.acquire();
-    auto q = lease ? lease.value()->prepare_cached("SELECT data FROM crls ORDER BY id")
-                   : Result<sql::Stmt>(lease.take_error());
-    if (!q) {
-      error = SourceError{name(), q.error()};
+    auto failed = for_each_blob(pool_, "SELECT data FROM crls ORDER BY id", [&](auto blob) {
+      if (auto c = crl_from_der(blob)) crls->crls.push_back(std::move(c));
+    });
+    if (failed) {
+      error = SourceError{name(), *failed};
       return {};
-    }
-    for (;;) {
-      auto row = q->step();
-      if (!row) {
-        error = SourceError{name(), row.error()};
-        return {};
-      }
-      if (!row.value()) break;
-      if (auto c = crl_from_der(q->blob(0))) crls->crls.push_back(std::move(c));
     }
     cached = std::move(crls);
     crl_cache_.put("crls", generation.value(), generation_, now, cached);
   }
   std::vector<crypto::X509CrlPtr> out;
-  for (const auto& c : cached->crls) out.push_back(share_crl(c.get()));
+  for (const auto& c : cached->crls) out.push_back(crypto::share(c.get()));
   return out;
 }
 
