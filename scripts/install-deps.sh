@@ -16,6 +16,13 @@ packages=(
   # tests: real peers and tools
   python3 python3-pytest postfix swaks openssl gnupg gpgsm sq rnp dovecot-imapd dovecot-lmtpd faketime
   ca-certificates iproute2 procps
+  # PKCS#11 key source: libp11 (token keys as EVP_PKEYs), the C API header (p11-kit),
+  # SoftHSM2 as the tests' token and pkcs11-tool (opensc) to inspect it
+  libp11-dev libp11-kit-dev softhsm2 opensc
+  # DNS/DANE tests: a private NSD per test on a loopback port, zones signed with ldns
+  nsd ldnsutils
+  # LDAP key source tests: the tests start their own slapd (never the system one)
+  slapd ldap-utils
 )
 
 missing=()
@@ -24,11 +31,12 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The packages may have started daemons; the tests run their own instances.
-for svc in postfix dovecot; do
+for svc in postfix dovecot slapd nsd; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
 echo "install-deps: all dependencies present"

@@ -3,6 +3,7 @@
 // Errors: one line on stderr, exit code 1. Secret material is never printed.
 
 #include "app/cmd_keys.h"
+#include "app/cmd_keys_lookup.h"
 
 #include "core/config.h"
 
@@ -20,6 +21,7 @@
 #include <sstream>
 
 #include "keys/key_admin.h"
+#include "keys/pkcs11_generate.h"
 
 namespace mailseal::app {
 namespace {
@@ -37,6 +39,8 @@ struct Options {
   int days = 0;
   bool self_signed = false, with_secret = false, legacy = false, anchors = false;
   bool openpgp = false;  // generate/export: an OpenPGP key instead of an S/MIME certificate
+  bool token = false;    // generate: the key pair inside the PKCS#11 token ([keys.pkcs11])
+  keys::Pkcs11Settings pkcs11;
 };
 
 Result<std::string> read_file(const std::string& path) {
@@ -147,6 +151,8 @@ void add_keys_command(CLI::App& app, int& exit_code) {
                   "Validity in days (default 730; OpenPGP: no expiry unless given)");
   gen->add_flag("--openpgp", o->openpgp,
                 "An OpenPGP key (Ed25519 + Cv25519 subkey) instead of an S/MIME certificate");
+  gen->add_flag("--token", o->token,
+                "Generate the key inside the PKCS#11 token of [keys.pkcs11] (needs --config)");
   on(gen, "generate");
 
   auto* imp = keys->add_subcommand(
@@ -173,6 +179,11 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   list->add_flag("--anchors", o->anchors, "List trust anchors instead");
   on(list, "list");
 
+  auto* lookup = keys->add_subcommand(
+      "lookup", "Show what each key source returns for an address and which key is used");
+  lookup->add_option("address", o->address, "E-mail address")->required();
+  on(lookup, "lookup");
+
   auto* rm = keys->add_subcommand("remove", "Remove an address's certificates and keys");
   rm->add_option("which", o->address, "E-mail address or SHA-256 fingerprint")->required();
   on(rm, "remove");
@@ -195,6 +206,7 @@ keys::Status apply_config(Options& o) {
   const auto& c = std::get<core::Config>(loaded);
   o.state_dir = c.state_dir.string();
   if (o.master_key.empty()) o.master_key = c.keys.master_key.string();
+  o.pkcs11 = {c.keys.pkcs11.module, c.keys.pkcs11.token, c.keys.pkcs11.pin_file};
   return keys::ok_status();
 }
 
@@ -276,6 +288,8 @@ keys::Status run_open(const std::string& cmd, const Options& o, keys::KeyAdmin& 
     auto pgp_alg = keys::parse_openpgp_algorithm(o.algorithm);
     if (!pgp_alg) return keys::fail("unknown OpenPGP algorithm " + o.algorithm);
     if (o.self_signed) return keys::fail("--self-signed is for S/MIME certificates");
+    // RNP cannot use a token key; OpenPGP keys stay in the store (docs/KEYS.md).
+    if (o.token) return keys::fail("--token is for S/MIME keys, not --openpgp");
     auto info = admin.generate_openpgp(o.address, {*pgp_alg, o.days, ""});
     if (!info) return info.take_error();
     std::cout << info->address << "\topenpgp\t" << info->algorithm << "\t" << info->fingerprint
@@ -297,6 +311,15 @@ keys::Status run_open(const std::string& cmd, const Options& o, keys::KeyAdmin& 
     auto pem = admin.ca_certificate_pem();
     if (!pem) return pem.take_error();
     return write_out(o.out, pem.value(), false);
+  }
+  if (cmd == "generate" && o.token) {
+    auto info =
+        keys::generate_in_token(admin, o.pkcs11, o.address,
+                                {*alg, o.self_signed, o.days ? o.days : 730}, keys::system_now());
+    if (!info) return info.take_error();
+    std::cout << info->address << "\t" << info->algorithm << "\t" << info->fingerprint << "\t"
+              << date(info->not_after) << "\ttoken\n";
+    return keys::ok_status();
   }
   if (cmd == "generate") {
     auto info = admin.generate(o.address, {*alg, o.self_signed, o.days ? o.days : 730});
@@ -327,6 +350,7 @@ keys::Status run_open(const std::string& cmd, const Options& o, keys::KeyAdmin& 
     return keys::ok_status();
   }
   if (cmd == "export") return run_export(o, admin);
+  if (cmd == "lookup") return run_keys_lookup(o.config, o.address, admin, std::cout);
   if (cmd == "list") return print_list(o, admin);
   if (cmd == "remove") {
     auto n = admin.remove(o.address);

@@ -6,6 +6,9 @@
 #include "gateway/openpgp_seal_filter.h"
 #include "gateway/smime_open_filter.h"
 #include "gateway/smime_seal_filter.h"
+#include "keys/pkcs11_key_source.h"
+
+#include <spdlog/spdlog.h>
 
 namespace mailseal::app {
 
@@ -44,6 +47,19 @@ gateway::OpenOptions open_options(const core::Config& c) {
   return o;
 }
 
+std::unique_ptr<keys::KeySource> make_pkcs11_source(const core::Pkcs11Config& c) {
+  auto notify = [token = c.token](bool usable, const std::string& detail) {
+    if (usable)
+      spdlog::info("key source pkcs11: {}", detail);
+    else
+      spdlog::warn("key source pkcs11 (token \"{}\") unavailable: {}", token, detail);
+  };
+  auto source = std::make_unique<keys::Pkcs11KeySource>(
+      keys::Pkcs11Settings{c.module, c.token, c.pin_file}, nullptr, notify);
+  (void)source->probe();  // logged through notify either way
+  return source;
+}
+
 }  // namespace
 
 bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
@@ -56,7 +72,15 @@ bool make_filters(const core::Config& config, GatewayFilters& out, std::string& 
     return false;
   }
   out.key_store = std::make_unique<keys::KeyAdmin>(std::move(admin).value());
-  std::vector<keys::KeySource*> sources{&out.key_store->store()};
+  // [keys] sources in the order they are asked (keys.db, a directory server).
+  if (!make_key_sources(config, out.key_store->store(), out.sources, error)) return false;
+  std::vector<keys::KeySource*> sources = out.sources.ordered;
+  if (config.keys.pkcs11.enabled()) {
+    // Token keys are asked for before the store's. The daemon starts even when the token
+    // is unusable (mail needing its keys gets 451 until it is back); the log says why.
+    out.pkcs11 = make_pkcs11_source(config.keys.pkcs11);
+    sources.insert(sources.begin(), out.pkcs11.get());
+  }
   if (config.seal.enabled) {
     // One seal filter per configured format; several: a router picks per recipient.
     std::vector<gateway::SealFormat> formats;

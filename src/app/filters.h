@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/key_sources.h"
 #include "core/config.h"
 #include "core/message_filter.h"
 #include "keys/key_admin.h"
@@ -14,6 +15,10 @@ namespace mailseal::app {
 
 struct GatewayFilters {
   std::unique_ptr<keys::KeyAdmin> key_store;  // owns the SQLite store
+  KeySources sources;  // [keys] sources in order (the store, LDAP); outlives the filters
+  // [keys.pkcs11]: the token's secret keys (declared before the filters, so it outlives
+  // them: the keys it handed out point into its libp11 context).
+  std::unique_ptr<keys::KeySource> pkcs11;
   std::unique_ptr<core::MessageFilter> seal;
   std::unique_ptr<core::MessageFilter> open;
 };

@@ -11,7 +11,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   mailseal::app::add_serve_command(app, exit_code);
   mailseal::app::add_check_config_command(app, exit_code);
+  mailseal::app::add_route_command(app, exit_code);
   mailseal::app::add_keys_command(app, exit_code);
+  mailseal::app::add_queue_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

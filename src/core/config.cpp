@@ -36,10 +36,15 @@ void read_next_hop(ConfigReader& r, const toml::table* t, const std::string& pre
     hop.kind = NextHopKind::lmtp;
   else if (kind == "maildir")
     hop.kind = NextHopKind::maildir;
+  else if (kind == "mx")
+    hop.kind = NextHopKind::mx;
   else
-    r.error(t->get("kind"), prefix + ".kind must be \"smtp\", \"lmtp\" or \"maildir\"");
+    r.error(t->get("kind"), prefix + ".kind must be \"smtp\", \"lmtp\", \"maildir\" or \"mx\"");
   if (hop.kind == NextHopKind::maildir) {
     hop.path = r.get_path(*t, prefix, "path", "", true);
+  } else if (hop.kind == NextHopKind::mx) {
+    hop.port = static_cast<std::uint16_t>(r.get_int(*t, prefix, "port", 25, 1, 65535));
+    hop.dane = r.get_bool(*t, prefix, "dane", true);
   } else {
     hop.host = r.get_string(*t, prefix, "host", "", true);
     hop.port = static_cast<std::uint16_t>(r.get_int(*t, prefix, "port", 25, 1, 65535));
@@ -69,6 +74,13 @@ void read_listener(ConfigReader& r, const toml::table& root, const std::string& 
     r.error(nullptr, "missing [" + name + "] table");
     return;
   }
+  std::string mode = r.get_string(*t, name, "mode", "proxy");
+  if (mode == "proxy")
+    l.mode = RelayMode::proxy;
+  else if (mode == "queue")
+    l.mode = RelayMode::queue;
+  else
+    r.error(t->get("mode"), name + ".mode must be \"proxy\" or \"queue\"");
   std::string listen =
       r.get_string(*t, name, "listen", "127.0.0.1:" + std::to_string(default_port));
   auto colon = listen.rfind(':');
@@ -143,6 +155,170 @@ std::string choice(ConfigReader& r, const toml::table& t, const std::string& pre
   return def;
 }
 
+void read_queue(ConfigReader& r, const toml::table& root, QueueConfig& q) {
+  static const toml::table empty;
+  const toml::table* qt = root["queue"].as_table();
+  const toml::table& t = qt ? *qt : empty;
+  q.retry_min = r.get_duration(t, "queue", "retry_min", q.retry_min);
+  q.retry_max = r.get_duration(t, "queue", "retry_max", q.retry_max);
+  if (q.retry_max < q.retry_min)
+    r.error(t.get("retry_max"), "queue.retry_max must not be shorter than queue.retry_min");
+  if (t.contains("warn_after") && t.get("warn_after")->value<long long>() == 0) {
+    r.get_int(t, "queue", "warn_after", 0, 0, 0);  // 0 = no delay warnings
+    q.warn_after = std::chrono::seconds(0);
+  } else {
+    q.warn_after = r.get_duration(t, "queue", "warn_after", q.warn_after);
+  }
+  q.lifetime = r.get_duration(t, "queue", "lifetime", q.lifetime);
+  q.destination_concurrency =
+      r.get_size(t, "queue", "destination_concurrency", q.destination_concurrency, 1, 1000);
+  q.max_deliveries = r.get_size(t, "queue", "max_deliveries", q.max_deliveries, 1, 10000);
+  r.check_unknown(t, "queue");
+}
+
+// [dns] resolver: "ADDRESS" or "ADDRESS:PORT", IPv6 as "[::1]:5353" (a bare IPv6 address
+// without port is accepted too). Stored split so the resolver need not parse it again.
+void read_dns(ConfigReader& r, const toml::table& root, DnsConfig& d) {
+  static const toml::table empty;
+  const toml::table* dt = root["dns"].as_table();
+  const toml::table& t = dt ? *dt : empty;
+  std::string resolver = r.get_string(t, "dns", "resolver", "");
+  if (!resolver.empty()) {
+    std::string address = resolver;
+    std::string port;
+    if (resolver.front() == '[') {
+      auto close = resolver.find(']');
+      address = resolver.substr(1, close == std::string::npos ? 0 : close - 1);
+      if (close != std::string::npos && close + 1 < resolver.size()) {
+        if (resolver[close + 1] == ':')
+          port = resolver.substr(close + 2);
+        else
+          address.clear();
+      }
+    } else if (std::count(resolver.begin(), resolver.end(), ':') == 1) {
+      address = resolver.substr(0, resolver.find(':'));
+      port = resolver.substr(resolver.find(':') + 1);
+    }
+    int port_number = 53;
+    if (!port.empty()) {
+      try {
+        std::size_t used = 0;
+        port_number = std::stoi(port, &used);
+        if (used != port.size()) port_number = 0;
+      } catch (...) {
+        port_number = 0;
+      }
+    }
+    if (!parse_ip(address) || port_number < 1 || port_number > 65535)
+      r.error(t.get("resolver"), "dns.resolver: \"" + resolver +
+                                     "\" is not ADDRESS or ADDRESS:PORT (IPv6: \"[::1]:53\")");
+    else {
+      d.resolver_address = address;
+      d.resolver_port = static_cast<std::uint16_t>(port_number);
+    }
+  }
+  d.trust_anchor = r.get_path(t, "dns", "trust_anchor", "", false);
+  d.dnssec = r.get_bool(t, "dns", "dnssec", true);
+  if (!d.dnssec && !d.trust_anchor.empty())
+    r.error(t.get("trust_anchor"), "dns.trust_anchor is set but dns.dnssec is false");
+  d.timeout = r.get_duration(t, "dns", "timeout", d.timeout);
+  r.check_unknown(t, "dns");
+}
+
+// Why an LDAP filter template cannot be used, "" if it can: one parenthesised filter with
+// balanced parentheses and at least one %s (keys/ldap_filter.h expands it).
+std::string ldap_filter_problem(std::string_view t) {
+  if (t.size() < 2 || t.front() != '(' || t.back() != ')')
+    return "must be one filter in parentheses, e.g. \"(mail=%s)\"";
+  int depth = 0;
+  bool has_value = false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if (c == '(') ++depth;
+    if (c == ')' && --depth < 0) return "has unbalanced parentheses";
+    if (depth == 0 && i + 1 < t.size()) return "must be one filter in parentheses";
+    if (c == '%' && i + 1 < t.size()) {
+      if (t[i + 1] == 's') has_value = true;
+      ++i;  // "%s" or "%%": the next character is not a parenthesis
+    }
+  }
+  if (depth != 0) return "has unbalanced parentheses";
+  if (!has_value) return "must contain %s (where the address goes)";
+  return "";
+}
+
+// True for a URL whose host is this machine: a password sent in clear there stays on it.
+bool loopback_url(const std::string& url) {
+  auto start = url.find("://");
+  if (start == std::string::npos) return false;
+  std::string host = url.substr(start + 3);
+  if (auto end = host.find('/'); end != std::string::npos) host.resize(end);
+  if (!host.empty() && host.front() == '[') return host.rfind("[::1]", 0) == 0;
+  if (auto colon = host.find(':'); colon != std::string::npos) host.resize(colon);
+  return host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+// [keys] sources and [keys.ldap] (issue 6). The bind password is only ever named by
+// file: the configuration is often world-readable, kept in version control, or printed.
+void read_key_sources(ConfigReader& r, const toml::table& k, KeysConfig& keys) {
+  if (k.contains("sources")) {
+    keys.sources.clear();
+    for (const auto& [node, text] : r.get_string_list(k, "keys", "sources")) {
+      if (text != "store" && text != "ldap" && text != "pkcs11")
+        r.error(node, "keys.sources: \"" + text + "\" is not \"store\", \"ldap\" or \"pkcs11\"");
+      else if (std::find(keys.sources.begin(), keys.sources.end(), text) != keys.sources.end())
+        r.error(node, "keys.sources: \"" + text + "\" is listed twice");
+      else
+        keys.sources.push_back(text);
+    }
+    // Secret keys (signing, decrypting) live only in the store.
+    if (std::find(keys.sources.begin(), keys.sources.end(), "store") == keys.sources.end())
+      r.error(k.get("sources"), "keys.sources must list \"store\" (it holds the secret keys)");
+  }
+  const toml::table* t = k["ldap"].as_table();
+  bool wanted = std::find(keys.sources.begin(), keys.sources.end(), "ldap") != keys.sources.end();
+  if (!t) {
+    if (wanted) r.error(k.get("sources"), "keys.sources lists \"ldap\" but [keys.ldap] is missing");
+    return;
+  }
+  const std::string p = "keys.ldap";
+  LdapConfig& l = keys.ldap;
+  l.url = r.get_string(*t, p, "url", "", true);
+  if (!l.url.empty() && l.url.rfind("ldap://", 0) != 0 && l.url.rfind("ldaps://", 0) != 0)
+    r.error(t->get("url"), p + ".url must start with ldap:// or ldaps://");
+  l.base_dn = r.get_string(*t, p, "base_dn", "", true);
+  l.filter = r.get_string(*t, p, "filter", l.filter);
+  if (auto why = ldap_filter_problem(l.filter); !why.empty())
+    r.error(t->get("filter"), p + ".filter " + why);
+  l.bind_dn = r.get_string(*t, p, "bind_dn", "");
+  l.bind_password_file = r.get_path(*t, p, "bind_password_file", "", false);
+  if (t->contains("bind_password"))
+    r.error(t->get("bind_password"),
+            p + ".bind_password: put the password in a file (mode 0600) and name it in "
+                "bind_password_file");
+  if (!l.bind_dn.empty() && l.bind_password_file.empty())
+    r.error(t->get("bind_dn"), p + ".bind_dn needs bind_password_file");
+  if (l.bind_dn.empty() && !l.bind_password_file.empty())
+    r.error(t->get("bind_password_file"), p + ".bind_password_file needs bind_dn");
+  l.starttls = choice(r, *t, p, "starttls", l.starttls, {"none", "require"});
+  if (l.starttls == "require" && l.url.rfind("ldaps://", 0) == 0)
+    r.error(t->get("starttls"), p + ".starttls = \"require\" is for ldap:// (ldaps:// is TLS)");
+  if (!l.bind_dn.empty() && l.url.rfind("ldap://", 0) == 0 && l.starttls == "none" &&
+      !loopback_url(l.url))
+    r.error(t->get("bind_dn"), p + ": the bind password would cross the network in clear text; "
+                                   "use ldaps:// or starttls = \"require\"");
+  l.ca_file = r.get_path(*t, p, "ca_file", "", false);
+  l.timeout = r.get_duration(*t, p, "timeout", l.timeout);
+  if (l.timeout > std::chrono::seconds(300))
+    r.error(t->get("timeout"), p + ".timeout must be at most 5m (mail waits for it)");
+  l.pgp_attribute = r.get_string(*t, p, "pgp_attribute", l.pgp_attribute);
+  if (l.pgp_attribute.empty() ||
+      l.pgp_attribute.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-.") != std::string::npos)
+    r.error(t->get("pgp_attribute"), p + ".pgp_attribute must be an attribute name");
+  r.check_unknown(*t, p, {"bind_password"});
+}
+
 void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   static const toml::table empty;
   const toml::table* st = root["seal"].as_table();
@@ -194,7 +370,22 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   const toml::table* kt = root["keys"].as_table();
   const toml::table& k = kt ? *kt : empty;
   c.keys.master_key = r.get_path(k, "keys", "master_key", "", false);
-  r.check_unknown(k, "keys");
+  if (const toml::table* p11 = k["pkcs11"].as_table()) {
+    // All three are needed: a token without its PIN file could only fail at the first mail.
+    c.keys.pkcs11.module = r.get_path(*p11, "keys.pkcs11", "module", "", true);
+    c.keys.pkcs11.token = r.get_string(*p11, "keys.pkcs11", "token", "", true);
+    c.keys.pkcs11.pin_file = r.get_path(*p11, "keys.pkcs11", "pin_file", "", true);
+    if (c.keys.pkcs11.token.size() > 32)
+      r.error(p11->get("token"), "keys.pkcs11.token: a token label has at most 32 characters");
+    r.check_unknown(*p11, "keys.pkcs11");
+  }
+  read_key_sources(r, k, c.keys);
+  // "pkcs11" in sources is optional ([keys.pkcs11] alone enables the token, asked first
+  // for secret keys; it serves no public keys, so its place in the list does not matter).
+  if (std::find(c.keys.sources.begin(), c.keys.sources.end(), "pkcs11") != c.keys.sources.end() &&
+      !c.keys.pkcs11.enabled())
+    r.error(k.get("sources"), "keys.sources lists \"pkcs11\" but [keys.pkcs11] is missing");
+  r.check_unknown(k, "keys", {"pkcs11", "ldap"});
 }
 
 }  // namespace
@@ -234,7 +425,10 @@ std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view tex
   if (c.inside.address == c.outside.address && c.inside.port == c.outside.port)
     r.error(root["outside"].node(), "inside and outside listen on the same address and port");
   read_seal_open(r, root, c);
-  r.check_unknown(root, "", {"server", "inside", "outside", "seal", "open", "keys"});
+  read_queue(r, root, c.queue);
+  read_dns(r, root, c.dns);
+  r.check_unknown(root, "",
+                  {"server", "inside", "outside", "seal", "open", "keys", "queue", "dns"});
   if (!r.errors().empty()) return r.errors();
   return c;
 }

@@ -25,7 +25,8 @@ std::optional<Network> parse_network(std::string_view text);
 // Parses an IPv4 or IPv6 address into the IPv4-mapped form used by Network.
 std::optional<std::array<std::uint8_t, 16>> parse_ip(std::string_view text);
 
-enum class NextHopKind { smtp, lmtp, maildir };
+// mx: direct delivery to the recipient domain's MX hosts (RFC 5321 section 5), queue mode.
+enum class NextHopKind { smtp, lmtp, maildir, mx };
 enum class TlsPolicy { none, opportunistic, verify };
 
 struct NextHopConfig {
@@ -39,6 +40,8 @@ struct NextHopConfig {
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
+  // mx: use DNSSEC-validated TLSA records (RFC 7672) when the MX has them.
+  bool dane = true;
 };
 
 struct TlsServerConfig {
@@ -47,8 +50,13 @@ struct TlsServerConfig {
   bool enabled() const { return !certificate.empty(); }
 };
 
+// proxy: the client's DATA is answered only after the next hop took the message.
+// queue: answered once the (sealed or opened) copies are on disk; delivered later.
+enum class RelayMode { proxy, queue };
+
 struct ListenerConfig {
   std::string name;  // "inside" or "outside"
+  RelayMode mode = RelayMode::proxy;
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
   std::vector<Network> client_networks;       // inside: who may connect
@@ -99,8 +107,55 @@ struct OpenConfig {
   std::vector<std::string> require_signature_from;
 };
 
+// Store-and-forward (sides in queue mode): retries, warnings, lifetime, concurrency.
+struct QueueConfig {
+  std::chrono::seconds retry_min{300};        // first back-off, doubled per attempt
+  std::chrono::seconds retry_max{3600};       // back-off ceiling
+  std::chrono::seconds warn_after{4 * 3600};  // "delayed" DSN once (0 = never)
+  std::chrono::seconds lifetime{5 * 24 * 3600};
+  std::size_t destination_concurrency = 20;  // deliveries in flight per destination
+  std::size_t max_deliveries = 100;          // deliveries in flight in all
+};
+
+// DNS for direct delivery (MX, A/AAAA, TLSA) through libunbound; see dns/resolver.h.
+struct DnsConfig {
+  // Recursive resolver that gets every query; empty = the nameservers of /etc/resolv.conf.
+  std::string resolver_address;
+  std::uint16_t resolver_port = 53;
+  // DS/DNSKEY lines (zone file format); empty = /usr/share/dns/root.key when it exists.
+  std::filesystem::path trust_anchor;
+  bool dnssec = true;  // false: no validation, so nothing is secure and DANE never applies
+  std::chrono::seconds timeout{10};  // per lookup, also when the resolver is dead
+};
+
+// [keys.pkcs11]: S/MIME secret keys held in a PKCS#11 token (keys/pkcs11_key_source.h).
+struct Pkcs11Config {
+  std::filesystem::path module;    // the token's PKCS#11 library; empty = no token
+  std::string token;               // token label
+  std::filesystem::path pin_file;  // user PIN, mode 0600
+  bool enabled() const { return !module.empty(); }
+};
+
+// [keys.ldap]: correspondents' public keys from a directory server (keys/ldap_source.h).
+struct LdapConfig {
+  std::string url;      // ldap://host[:port] or ldaps://host[:port]; empty = not configured
+  std::string base_dn;  // searches run in this subtree
+  std::string filter = "(mail=%s)";          // %s = the address, RFC 4515-escaped
+  std::string bind_dn;                       // empty: anonymous
+  std::filesystem::path bind_password_file;  // the password itself never in this file
+  std::string starttls = "none";             // none | require (ldap:// only)
+  std::filesystem::path ca_file;             // CA for the server's certificate; empty = system
+  std::chrono::seconds timeout{10};          // connect, TLS, bind and search, each
+  std::string pgp_attribute = "pgpKey";      // attribute holding OpenPGP keys
+  bool enabled() const { return !url.empty(); }
+};
+
 struct KeysConfig {
   std::filesystem::path master_key;  // empty = <state_dir>/master.key
+  // Public key sources in the order they are asked: "store" (keys.db), "ldap".
+  std::vector<std::string> sources = {"store"};
+  LdapConfig ldap;
+  Pkcs11Config pkcs11;
 };
 
 struct Config {
@@ -114,6 +169,8 @@ struct Config {
   ListenerConfig outside;
   SealConfig seal;
   OpenConfig open;
+  QueueConfig queue;
+  DnsConfig dns;
   KeysConfig keys;
 };
 

@@ -110,11 +110,11 @@ std::chrono::seconds ConfigReader::get_duration(const toml::table& t, const std:
     v = static_cast<unsigned long long>(*i);
     ok = true;
   } else if (auto s = n->value<std::string>()) {
-    ok = parse_with_unit(*s, "smh", {1, 60, 3600}, v);
+    ok = parse_with_unit(*s, "smhd", {1, 60, 3600, 86400}, v);
   }
-  if (!ok || v == 0 || v > 7 * 24 * 3600) {
-    error(n, full(prefix, key) +
-                 " must be a duration between 1s and 7 days: seconds, or \"30s\", \"5m\", \"1h\"");
+  if (!ok || v == 0 || v > 30 * 24 * 3600) {
+    error(n, full(prefix, key) + " must be a duration between 1s and 30 days: seconds, or " +
+                 "\"30s\", \"5m\", \"1h\", \"5d\"");
     return def;
   }
   return std::chrono::seconds(v);

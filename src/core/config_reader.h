@@ -32,7 +32,7 @@ class ConfigReader {
   // Integer bytes or a string with K/M/G suffix ("50M").
   std::size_t get_size(const toml::table& t, const std::string& prefix, const char* key,
                        std::size_t def, std::size_t min, std::size_t max);
-  // Integer seconds or a string with s/m/h suffix ("30s", "5m").
+  // Integer seconds or a string with s/m/h/d suffix ("30s", "5m", "5d"), at most 30 days.
   std::chrono::seconds get_duration(const toml::table& t, const std::string& prefix,
                                     const char* key, std::chrono::seconds def);
   // Relative paths are resolved against the configuration file's directory.

@@ -21,6 +21,8 @@ MessageBody::MessageBody(MessageBody&& other) noexcept
       memory_limit_(other.memory_limit_),
       memory_(std::move(other.memory_)),
       fd_(other.fd_),
+      base_offset_(other.base_offset_),
+      read_only_(other.read_only_),
       size_(other.size_),
       error_(other.error_),
       pending_(std::move(other.pending_)),
@@ -39,6 +41,8 @@ MessageBody& MessageBody::operator=(MessageBody&& other) noexcept {
     memory_limit_ = other.memory_limit_;
     memory_ = std::move(other.memory_);
     fd_ = other.fd_;
+    base_offset_ = other.base_offset_;
+    read_only_ = other.read_only_;
     size_ = other.size_;
     error_ = other.error_;
     pending_ = std::move(other.pending_);
@@ -49,6 +53,15 @@ MessageBody& MessageBody::operator=(MessageBody&& other) noexcept {
     other.size_ = 0;
   }
   return *this;
+}
+
+MessageBody MessageBody::from_file(int fd, std::size_t offset, std::size_t size) {
+  MessageBody body({}, 0);
+  body.fd_ = fd;
+  body.base_offset_ = offset;
+  body.size_ = size;
+  body.read_only_ = true;
+  return body;
 }
 
 namespace {
@@ -79,6 +92,7 @@ void MessageBody::spill() {
 }
 
 void MessageBody::append(std::string_view bytes) {
+  if (read_only_) error_ = std::make_error_code(std::errc::read_only_file_system);
   if (error_ || bytes.empty()) return;
   if (fd_ < 0 && memory_.size() + bytes.size() > memory_limit_) spill();
   if (error_) return;
@@ -118,7 +132,7 @@ long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
   if (!flush_pending()) return -1;
   if (n >= kReadWindow) {  // large reads go straight to the file
     while (true) {
-      ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+      ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(base_offset_ + offset));
       if (r < 0 && errno == EINTR) continue;
       return static_cast<long>(r);
     }
@@ -127,7 +141,7 @@ long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
     window_.resize(kReadWindow);
     ssize_t r;
     do {
-      r = ::pread(fd_, window_.data(), window_.size(), static_cast<off_t>(offset));
+      r = ::pread(fd_, window_.data(), window_.size(), static_cast<off_t>(base_offset_ + offset));
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
       window_.clear();

@@ -26,6 +26,10 @@ class MessageBody {
   MessageBody(MessageBody&&) noexcept;
   MessageBody& operator=(MessageBody&&) noexcept;
 
+  // A read-only body over bytes [offset, offset + size) of an open file (a queue file);
+  // takes ownership of fd. append() on it is an error.
+  static MessageBody from_file(int fd, std::size_t offset, std::size_t size);
+
   // Appends bytes. On a write failure (disk full) the error is kept, later appends are
   // ignored, and ok() turns false: the caller answers 452 4.3.1 instead of losing data.
   void append(std::string_view bytes);
@@ -71,6 +75,8 @@ class MessageBody {
   std::size_t memory_limit_;
   std::string memory_;
   int fd_ = -1;
+  std::size_t base_offset_ = 0;  // where the body starts in fd_ (from_file)
+  bool read_only_ = false;
   std::size_t size_ = 0;
   mutable std::error_code error_;
   // Spilled: bytes appended but not yet written (kept small; flushed before any read).

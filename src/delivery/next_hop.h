@@ -41,8 +41,10 @@ class NextHop {
   virtual std::string describe() const = 0;  // "smtp 127.0.0.1:25", for logs
 };
 
-// `hostname` is what mailseal calls itself (EHLO, Maildir file names).
-std::unique_ptr<NextHop> make_next_hop(const core::NextHopConfig& config, std::string hostname);
+// `hostname` is what mailseal calls itself (EHLO, Maildir file names); `dns` is used by
+// kind "mx" (throws std::runtime_error when it cannot be applied).
+std::unique_ptr<NextHop> make_next_hop(const core::NextHopConfig& config, std::string hostname,
+                                       const core::DnsConfig& dns);
 
 // Every recipient of `request` gets the same reply (connection failures etc.).
 DeliveryResult all_recipients(const DeliveryRequest& request, const smtp::Reply& reply);

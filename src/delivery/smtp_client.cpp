@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "net/transport.h"
 #include "smtp/data_decoder.h"
 #include "smtp/line_buffer.h"
@@ -124,25 +126,43 @@ std::string SmtpNextHop::describe() const {
 }
 
 net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& request) {
+  SmtpTarget target{config_.host, {}, config_.port, config_.tls_name, {}};
+  auto outcome = co_await deliver_to(target, request);
+  co_return std::move(outcome.result);
+}
+
+net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
+                                                       const DeliveryRequest& request) {
   auto executor = co_await asio::this_coro::executor;
+  const std::string where =
+      fmt::format("{} {}:{}", config_.kind == core::NextHopKind::lmtp ? "lmtp" : "smtp",
+                  target.host, target.port);
+  bool mail_sent = false;
   const bool lmtp = config_.kind == core::NextHopKind::lmtp;
   net::tcp::socket socket(executor);
   net::Transport t(std::move(socket));
   t.start_watchdog();
   ClientConversation conv(t, config_);
+  std::optional<Reply> failure;
   try {
     // Connect.
     t.expires_after(config_.connect_timeout);
     net::tcp::resolver resolver(executor);
     try {
-      auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port),
-                                                       net::use_awaitable);
-      co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
+      if (target.addresses.empty()) {
+        auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                         net::use_awaitable);
+        co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
+      } else {
+        std::vector<net::tcp::endpoint> endpoints;
+        for (const auto& a : target.addresses)
+          endpoints.emplace_back(asio::ip::make_address(a), target.port);
+        co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);
+      }
     } catch (const boost::system::system_error& e) {
-      throw Abort{
-          make_reply(451, "4.4.1",
-                     fmt::format("Next hop {} not reachable ({}), try again later", describe(),
-                                 t.timed_out() ? "connect timeout" : e.code().message()))};
+      throw Abort{make_reply(451, "4.4.1",
+                             fmt::format("Next hop {} not reachable ({}), try again later", where,
+                                         t.timed_out() ? "connect timeout" : e.code().message()))};
     }
     auto greeting = co_await conv.read_reply(config_.command_timeout);
     if (greeting.code != 220) throw Abort{from_next_hop(greeting, "the connection")};
@@ -156,27 +176,39 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, lmtp ? "LHLO" : "EHLO")};
     Extensions ext = parse_extensions(ehlo.text);
 
-    if (config_.tls != core::TlsPolicy::none && ext.starttls) {
+    // Secure TLSA records make TLS mandatory and authenticate the server (RFC 7672 2.2).
+    const bool dane = !target.dane.empty();
+    if (dane && !ext.starttls)
+      throw Abort{make_reply(451, "4.7.5",
+                             fmt::format("Next hop {} has DANE TLSA records but does not offer "
+                                         "STARTTLS",
+                                         where))};
+    if ((config_.tls != core::TlsPolicy::none || dane) && ext.starttls) {
       co_await conv.send("STARTTLS\r\n", config_.command_timeout);
       auto r = co_await conv.read_reply(config_.command_timeout);
       if (r.code == 220) {
         conv.reset_input();
         t.expires_after(config_.command_timeout);
         try {
-          std::string name = config_.tls_name.empty() ? config_.host : config_.tls_name;
+          std::string name = target.tls_name.empty() ? target.host : target.tls_name;
           // A named local, not a ?: temporary inside co_await: g++ 12 destroys such
           // temporaries wrongly in coroutines (free(): invalid pointer).
           const std::string verify_name =
               config_.tls == core::TlsPolicy::verify ? name : std::string();
-          co_await t.tls_client_handshake(tls_, name, verify_name);
-        } catch (const boost::system::system_error& e) {
-          throw Abort{make_reply(451, "4.7.5",
-                                 fmt::format("TLS with next hop failed: {}", e.code().message()))};
+          if (dane)
+            co_await t.tls_client_handshake_dane(tls_, name, target.dane, name);
+          else
+            co_await t.tls_client_handshake(tls_, name, verify_name);
+        } catch (const std::exception& e) {
+          std::string why = dane ? "DANE authentication of " + where +
+                                       " failed: " + t.dane().reason + " (" + e.what() + ")"
+                                 : std::string("TLS with next hop failed: ") + e.what();
+          throw Abort{make_reply(451, "4.7.5", why)};
         }
         ehlo = co_await hello();
         if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, "EHLO after STARTTLS")};
         ext = parse_extensions(ehlo.text);
-      } else if (config_.tls == core::TlsPolicy::verify) {
+      } else if (config_.tls == core::TlsPolicy::verify || dane) {
         throw Abort{make_reply(451, "4.7.5", "Next hop refused STARTTLS and TLS is required")};
       }
     } else if (config_.tls == core::TlsPolicy::verify) {
@@ -195,6 +227,8 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     if (env.body_8bit && ext.eightbit) mail += " BODY=8BITMIME";
     if (env.smtputf8) mail += " SMTPUTF8";
     mail += "\r\n";
+    mail_sent =
+        true;  // from here on, results are this server's answer, not a reason to try another
 
     // With PIPELINING, MAIL, every RCPT and DATA go in one write (RFC 2920 3.1).
     std::vector<std::string> commands{mail};
@@ -230,7 +264,7 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
       co_await conv.send("QUIT\r\n", config_.command_timeout);
       result.summary = result.recipients.empty() ? "" : result.recipients.front().reply.brief();
       t.close();
-      co_return result;
+      co_return SessionOutcome{std::move(result), false};
     }
     if (data_reply.code != 354) throw Abort{from_next_hop(data_reply, "DATA")};
 
@@ -269,20 +303,20 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
     } catch (...) {
     }
     t.close();
-    co_return result;
+    co_return SessionOutcome{std::move(result), false};
   } catch (const Abort& a) {
-    t.close();
-    co_return all_recipients(request, a.reply);
+    failure = a.reply;
   } catch (const boost::system::system_error& e) {
-    const bool timeout = t.timed_out();
-    t.close();
-    co_return all_recipients(
-        request,
-        make_reply(451, "4.4.2",
-                   fmt::format("Next hop {} {}, try again later", describe(),
-                               timeout ? "timed out"
-                                       : "dropped the connection (" + e.code().message() + ")")));
+    std::string what = t.timed_out() ? std::string("timed out")
+                                     : "dropped the connection (" + e.code().message() + ")";
+    failure =
+        make_reply(451, "4.4.2", fmt::format("Next hop {} {}, try again later", describe(), what));
   }
+  // Outside the handlers: g++ 12 mis-destroys objects when a coroutine co_returns from a
+  // catch block or a ?: temporary lives in a co_return (free(): invalid pointer seen
+  // under load).
+  t.close();
+  co_return SessionOutcome{all_recipients(request, *failure), !mail_sent};
 }
 
 }  // namespace mailseal::delivery

@@ -3,15 +3,37 @@
 // SMTPUTF8, dot-stuffed DATA streamed from the message body, per-recipient results.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
+#include "core/tlsa.h"
 #include "delivery/next_hop.h"
 
 namespace mailseal::delivery {
+
+// One server to talk to. Direct delivery (MxNextHop) fills it per MX host.
+struct SmtpTarget {
+  std::string host;                    // name to resolve when `addresses` is empty
+  std::vector<std::string> addresses;  // already resolved (MX delivery)
+  std::uint16_t port = 25;
+  std::string tls_name;                // SNI and, for tls = verify, the name checked
+  std::vector<core::TlsaRecord> dane;  // usable, DNSSEC-secure: TLS then authenticated by them
+};
+
+struct SessionOutcome {
+  DeliveryResult result;
+  // The server failed before MAIL FROM (connection, greeting, EHLO, TLS): another MX
+  // host may be tried (RFC 5321 5.1).
+  bool try_next = false;
+};
 
 class SmtpNextHop : public NextHop {
  public:
   SmtpNextHop(core::NextHopConfig config, std::string hostname);
   net::awaitable<DeliveryResult> deliver(const DeliveryRequest& request) override;
   std::string describe() const override;
+  net::awaitable<SessionOutcome> deliver_to(const SmtpTarget& target,
+                                            const DeliveryRequest& request);
 
  private:
   core::NextHopConfig config_;

@@ -80,6 +80,14 @@ std::string verdict_word(openpgp::VerdictStatus s) {
 core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
                                               const core::ClientInfo&,
                                               const core::MessageBody& body) {
+  bool redo = false;
+  core::FilterResult result = run(envelope, body, true, redo);
+  if (!redo) return result;
+  return run(envelope, body, false, redo);
+}
+
+core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
+                                          const core::MessageBody& body, bool kept, bool& redo) {
   core::FilterResult result;
   std::optional<Refusal> refusal;
   auto refuse = [&](int code, const char* enh, std::string text) {
@@ -93,18 +101,38 @@ core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
     return result;
   }
 
-  auto ring = OpenpgpKeys::new_keyring();
+  // The internal recipients' secret keys: into the thread's kept keyring, or (a redo)
+  // into a fresh one. A source error stops the loading; it is reported below.
+  std::optional<keys::SourceError> err;
+  MessageKeySet set;
+  std::optional<openpgp::Keyring> fresh;
+  openpgp::Keyring* ring = nullptr;
+  if (kept) {
+    for (const auto& rcpt : envelope.recipients)
+      if (!keys_.add_secret(set, rcpt, err)) break;
+    ring = OpenpgpKeys::sync(set);
+  } else {
+    fresh = OpenpgpKeys::new_keyring();
+    if (fresh) {
+      ring = &*fresh;
+      for (const auto& rcpt : envelope.recipients)
+        if (!keys_.load_secret(*ring, rcpt, err)) break;
+    }
+  }
   if (!ring) {
     result.refusal = smtp::make_reply(451, "4.3.0", "OpenPGP context unavailable");
     return result;
   }
-  std::optional<keys::SourceError> err;
-  for (const auto& rcpt : envelope.recipients)
-    if (!keys_.load_secret(*ring, rcpt, err)) break;
   openpgp::OpenOptions oo;
   std::optional<keys::SourceError> lookup_err;
-  oo.find_certificate = [this, &lookup_err](std::string_view, std::string_view id) {
-    return keys_.by_id(id, lookup_err);
+  oo.find_certificate = [this, kept, &lookup_err](std::string_view, std::string_view id) {
+    return kept ? keys_.by_id_cached(id, lookup_err) : keys_.by_id(id, lookup_err);
+  };
+  // After each operation on the kept keyring: does its verdict rest on current keys?
+  auto stale = [&](const openpgp::Verdict& v) {
+    if (!kept || keys_.trusted_result(v, set)) return false;
+    redo = true;
+    return true;
   };
 
   std::deque<core::MessageBody> layers;  // owns every intermediate body
@@ -154,6 +182,7 @@ core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
         if (err) break;
         core::MessageBody& plain = layers.emplace_back(options_.spill_dir);
         v = openpgp::open(*ring, data, plain, oo);
+        if (stale(v)) return result;
         if (v.status == openpgp::VerdictStatus::decrypt_failed) {
           undecryptable = true;
           if (options_.undecryptable == VerdictAction::reject)
@@ -171,12 +200,14 @@ core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
         core::MessageBody& signed_bytes = layers.emplace_back(options_.spill_dir);
         copy_into(content, signed_bytes);
         v = openpgp::verify_detached(*ring, signed_bytes, data, oo);
+        if (stale(v)) return result;
         // RFC 3156 5: the signed part is signed in its CRLF form; a part that arrives
         // with bare LF is checked in that form too (and delivered as CRLF either way).
         if (v.status == openpgp::VerdictStatus::bad_signature && has_bare_line_end(content)) {
           core::MessageBody& canonical = layers.emplace_back(options_.spill_dir);
           if (copy_crlf(content, canonical)) {
             openpgp::Verdict again = openpgp::verify_detached(*ring, canonical, data, oo);
+            if (stale(again)) return result;
             if (again.status != openpgp::VerdictStatus::bad_signature) v = std::move(again);
           }
         }
@@ -198,6 +229,7 @@ core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
       if (err) break;
       core::MessageBody& plain = layers.emplace_back(options_.spill_dir);
       v = openpgp::open(*ring, armored, plain, oo);
+      if (stale(v)) return result;
       if (v.status == openpgp::VerdictStatus::decrypt_failed) {
         undecryptable = true;
         if (options_.undecryptable == VerdictAction::reject)

@@ -29,6 +29,13 @@ class OpenpgpOpenFilter : public core::MessageFilter {
                              const core::MessageBody& body) override;
 
  private:
+  // One run over the message: with the thread's kept keyring (`kept`), or with a fresh
+  // keyring of only this message's keys. A kept run sets `redo` when a verdict rests on
+  // a key the sources no longer give as imported (openpgp_keys.h); its result is then
+  // discarded and the message done again with a fresh keyring.
+  core::FilterResult run(const core::Envelope& envelope, const core::MessageBody& body, bool kept,
+                         bool& redo);
+
   OpenpgpKeys keys_;
   OpenOptions options_;
 };

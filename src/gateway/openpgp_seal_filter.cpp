@@ -1,6 +1,6 @@
-// OpenpgpSealFilter: From check, keys into one keyring, canonicalise once, then per copy
-// seal (sign+encrypt in one OpenPGP message) or sign detached. Armor goes through
-// copy_crlf so the copies have SMTP line ends whatever RNP writes.
+// OpenpgpSealFilter: From check, keys into the thread's kept keyring (openpgp_keys.h), canonicalise
+// once, then per copy seal (sign+encrypt in one OpenPGP message) or sign detached. Armor goes
+// through copy_crlf so the copies have SMTP line ends whatever RNP writes.
 #include "gateway/openpgp_seal_filter.h"
 #include "gateway/copy_plan.h"
 
@@ -59,15 +59,19 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
   if (!options_.allow_from_mismatch && sender != keys::normalise_address(envelope.sender))
     return refuse(550, "5.7.1", "From address does not match the envelope sender");
 
-  auto ring = OpenpgpKeys::new_keyring();
-  if (!ring) return refuse(451, "4.3.0", "OpenPGP context unavailable");
+  // Everything the message may use, as the sources hold it now; then the thread's kept
+  // keyring made to match (openpgp_keys.h). The sender's certificate too: it may carry
+  // newer signatures (e.g. a revocation) than the copy inside the stored secret key.
+  MessageKeySet set;
   std::optional<keys::SourceError> err;
-  // The sender's certificate too: it may carry newer signatures (e.g. a revocation)
-  // than the copy inside the stored secret key.
-  if (!keys_.load_secret(*ring, sender, err) || !keys_.load_public(*ring, sender, err))
+  if (!keys_.add_secret(set, sender, err) || !keys_.add_public(set, sender, err))
     return source_failure(*err);
+  for (const auto& rcpt : envelope.recipients)
+    if (!keys_.add_public(set, rcpt, err)) return source_failure(*err);
+  openpgp::Keyring* ring = OpenpgpKeys::sync(set);
+  if (!ring) return refuse(451, "4.3.0", "OpenPGP context unavailable");
   std::string signer;
-  if (auto choice = ring->key_for_address(sender, openpgp::Usage::sign))
+  if (auto choice = ring->key_for_address(sender, openpgp::Usage::sign, set.signing[sender]))
     signer = choice->primary_fingerprint;
   if (signer.empty() && options_.no_secret_key == SenderFallback::refuse)
     return refuse(550, "5.7.1", "no OpenPGP signing key for " + sender);
@@ -75,8 +79,7 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
   std::map<std::string, std::string> recipient_key;  // recipient -> primary fingerprint
   std::map<std::string, Treatment> treatment;
   for (const auto& rcpt : envelope.recipients) {
-    if (!keys_.load_public(*ring, rcpt, err)) return source_failure(*err);
-    auto choice = ring->key_for_address(rcpt, openpgp::Usage::encrypt);
+    auto choice = ring->key_for_address(rcpt, openpgp::Usage::encrypt, set.encryption[rcpt]);
     if (choice) {
       recipient_key[rcpt] = choice->primary_fingerprint;
       treatment[rcpt] = Treatment::encrypt;

@@ -32,6 +32,8 @@ struct Unwrap {
   bool undecryptable = false;
 };
 
+constexpr std::size_t kMaxInMemoryCms = 4 * 1024 * 1024;
+
 // Transfer-decodes a pkcs7 entity and parses its CMS.
 smime::ParsedCms decode_cms(const mime::Source& entity, core::MessageBody& der) {
   std::string err;
@@ -39,6 +41,18 @@ smime::ParsedCms decode_cms(const mime::Source& entity, core::MessageBody& der) 
     smime::ParsedCms p;
     p.status = smime::Status::fail(smime::Failure::malformed, err);
     return p;
+  }
+  // A signature is small: parsed from memory, so that the certificates it carries are
+  // decoded once per process (parse_cms_der), not per message.
+  if (der.size() <= kMaxInMemoryCms) {
+    std::string bytes(der.size(), '\0');
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      long n = der.read_at(off, bytes.data() + off, bytes.size() - off);
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    if (off == bytes.size()) return smime::parse_cms_der(bytes);
   }
   crypto::BioPtr in = read_bio(source_of(der));
   return smime::parse_cms(in.get());

@@ -420,7 +420,9 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_openpgp_by_id(std::string_view
     if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
   std::vector<PublicKeyRecord> out;
   auto lease = pool_.acquire();
-  auto q = lease ? lease.value()->prepare(
+  // Asked for every signed OpenPGP message (and again by the gateway's check of its kept
+  // keyring): the statement stays prepared on the pooled connection.
+  auto q = lease ? lease.value()->prepare_cached(
                        "SELECT DISTINCT c.address, c.fingerprint, c.data FROM openpgp_key_ids k "
                        "JOIN certificates c ON c.id = k.certificate_id WHERE c.kind = 'openpgp' "
                        "AND (k.key_id = ?1 OR k.fingerprint = ?1) ORDER BY c.not_before DESC")

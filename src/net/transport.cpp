@@ -3,6 +3,8 @@
 
 #include <openssl/ssl.h>
 
+#include <stdexcept>
+
 namespace mailseal::net {
 
 Transport::Transport(tcp::socket socket)
@@ -45,6 +47,32 @@ awaitable<void> Transport::tls_client_handshake(asio::ssl::context& ctx, const s
     tls_->set_verify_mode(asio::ssl::verify_none);
   }
   co_await tls_->async_handshake(asio::ssl::stream_base::client, use_awaitable);
+}
+
+awaitable<void> Transport::tls_client_handshake_dane(asio::ssl::context& ctx,
+                                                     const std::string& sni,
+                                                     const std::vector<core::TlsaRecord>& tlsa,
+                                                     const std::string& mx_host) {
+  dane_ = DaneResult{};
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
+  SSL* ssl = tls_->native_handle();
+  std::string error;
+  if (dane_prepare(ctx.native_handle(), ssl, tlsa, mx_host, error) == 0) {
+    dane_.reason = error;
+    tls_.reset();
+    throw std::runtime_error("DANE: " + error);
+  }
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  // verify_peer: a server that matches no record fails the handshake, so nothing can be
+  // sent over an unauthenticated channel by mistake.
+  tls_->set_verify_mode(asio::ssl::verify_peer);
+  try {
+    co_await tls_->async_handshake(asio::ssl::stream_base::client, use_awaitable);
+  } catch (const boost::system::system_error&) {
+    dane_ = dane_result(ssl);
+    throw;
+  }
+  dane_ = dane_result(ssl);
 }
 
 std::string Transport::tls_version() const {

@@ -8,8 +8,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "core/tlsa.h"
 #include "net/asio.h"
+#include "net/dane.h"
 
 namespace mailseal::net {
 
@@ -24,6 +27,14 @@ class Transport {
   // verify_name empty = no verification (opportunistic TLS).
   awaitable<void> tls_client_handshake(asio::ssl::context& ctx, const std::string& sni,
                                        const std::string& verify_name);
+  // DANE (RFC 7672): the server is authenticated by the TLSA records (from a secure
+  // lookup; see net/dane.h) for mx_host, not by a CA store. Throws before connecting
+  // TLS when no record is usable, and like the above when none matches; either way
+  // dane() tells the outcome afterwards.
+  awaitable<void> tls_client_handshake_dane(asio::ssl::context& ctx, const std::string& sni,
+                                            const std::vector<core::TlsaRecord>& tlsa,
+                                            const std::string& mx_host);
+  const DaneResult& dane() const { return dane_; }
 
   bool tls() const { return tls_ != nullptr; }
   std::string tls_version() const;
@@ -48,6 +59,7 @@ class Transport {
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   bool timed_out_ = false;
   bool closed_ = false;
+  DaneResult dane_;
   std::shared_ptr<bool> alive_;
 };
 

@@ -4,6 +4,9 @@
 #include "openpgp/key_handles.h"
 #include "openpgp/user_id.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace mailseal::openpgp {
 
 using namespace detail;
@@ -74,12 +77,47 @@ Result<KeyChoice> Keyring::usable_key(std::string_view fingerprint, Usage usage)
   return KeyChoice{p.fingerprint, get_string(rnp_key_get_fprint, key.get())};
 }
 
+namespace {
+
+bool same_hex(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) !=
+        std::toupper(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
 Result<KeyChoice> Keyring::key_for_address(std::string_view address, Usage usage) const {
+  return choose_for_address(address, usage, nullptr);
+}
+
+Result<KeyChoice> Keyring::key_for_address(std::string_view address, Usage usage,
+                                           const std::vector<std::string>& among) const {
+  return choose_for_address(address, usage, &among);
+}
+
+Result<KeyChoice> Keyring::choose_for_address(std::string_view address, Usage usage,
+                                              const std::vector<std::string>* among) const {
   Result<KeyChoice> best = fail(ErrorKind::not_found, "no OpenPGP key for " + std::string(address));
   Seconds best_created{};
-  for (const auto& fpr : primary_fingerprints(ffi())) {
+  // With `among`, only those keys are looked at (a shared keyring may hold many).
+  std::vector<std::string> candidates;
+  if (among) {
+    for (const auto& a : *among)
+      if (std::none_of(candidates.begin(), candidates.end(),
+                       [&](const std::string& c) { return same_hex(c, a); }))
+        candidates.push_back(a);
+  } else {
+    candidates = primary_fingerprints(ffi());
+  }
+  for (const auto& fpr : candidates) {
     auto primary = locate_key(ffi(), fpr);
-    if (!primary || !carries_address(primary.get(), address)) continue;
+    if (!primary || !get_bool(rnp_key_is_primary, primary.get(), false) ||
+        !carries_address(primary.get(), address))
+      continue;
     auto choice = choose_subkey(primary.get(), usage);
     if (!choice) {
       if (!best) best = choice;  // remember why the address's key is unusable

@@ -1,6 +1,9 @@
 // Keyring lifetime, import (staged in a scratch context so it is all-or-nothing and
 // protected secret keys are unlocked before they enter), export and removal.
 // Secret bytes that pass through memory buffers are cleared with rnp_buffer_clear.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "openpgp/key_handles.h"
@@ -47,6 +50,12 @@ Result<FfiPtr> new_ffi() {
   rnp_result_t rc = rnp_ffi_create(&raw, RNP_KEYSTORE_GPG, RNP_KEYSTORE_GPG);
   if (rc != RNP_SUCCESS) return rnp_fail("rnp_ffi_create", rc);
   FfiPtr ffi(raw);
+  // RNP's per-context diagnostics go nowhere: the daemon's stderr is its log, and RNP's
+  // lines there (e.g. about signature times) are neither structured nor needed; the
+  // facts reach our log through typed results. RNP closes the descriptor it is given.
+  if (int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    if (rnp_ffi_set_log_fd(ffi.get(), fd) != RNP_SUCCESS) ::close(fd);
+  }
   rc = rnp_ffi_set_pass_provider(ffi.get(), no_password, nullptr);
   if (rc != RNP_SUCCESS) return rnp_fail("rnp_ffi_set_pass_provider", rc);
   return ffi;
@@ -208,6 +217,63 @@ Result<std::vector<KeyInfo>> Keyring::import_keys(Source data, std::string_view 
     out.push_back(std::move(info.value()));
   }
   return out;
+}
+
+Status Keyring::add_stored_key(std::string_view data, std::string_view fingerprint) {
+  if (!state_) return fail(ErrorKind::bad_input, "keyring moved from");
+  rnp_input_t raw = nullptr;
+  rnp_result_t rc = rnp_input_from_memory(&raw, reinterpret_cast<const uint8_t*>(data.data()),
+                                          data.size(), false);
+  if (rc != RNP_SUCCESS) return rnp_fail("rnp_input_from_memory", rc);
+  InputPtr in(raw);
+  RnpString results;
+  rc = rnp_import_keys(ffi(), in.get(), RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_SECRET_KEYS,
+                       results.out());
+  if (rc != RNP_SUCCESS)
+    return rnp_fail("rnp_import_keys", rc,
+                    rc == RNP_ERROR_GENERIC ? ErrorKind::internal : ErrorKind::malformed);
+  // A protected secret part could not be used without a prompt: drop it (the public
+  // part stays), as a store never hands out protected keys.
+  auto key = locate_key(ffi(), fingerprint);
+  if (!key)
+    return fail(ErrorKind::malformed, "the key data does not hold " + std::string(fingerprint));
+  auto locked = [](rnp_key_handle_t k) {
+    return get_bool(rnp_key_have_secret, k, false) && get_bool(rnp_key_is_protected, k, true);
+  };
+  bool is_protected = locked(key.get());
+  size_t n = 0;
+  if (rnp_key_get_subkey_count(key.get(), &n) != RNP_SUCCESS) is_protected = true;
+  for (size_t i = 0; i < n && !is_protected; ++i) {
+    rnp_key_handle_t sub_raw = nullptr;
+    if (rnp_key_get_subkey_at(key.get(), i, &sub_raw) != RNP_SUCCESS) continue;
+    KeyPtr sub(sub_raw);
+    is_protected = locked(sub.get());
+  }
+  if (is_protected) (void)rnp_key_remove(key.get(), RNP_KEY_REMOVE_SECRET | RNP_KEY_REMOVE_SUBKEYS);
+  return success();
+}
+
+void Keyring::drop(std::string_view fingerprint) {
+  auto key = locate_key(ffi(), fingerprint);
+  if (key)
+    (void)rnp_key_remove(key.get(),
+                         RNP_KEY_REMOVE_PUBLIC | RNP_KEY_REMOVE_SECRET | RNP_KEY_REMOVE_SUBKEYS);
+}
+
+std::optional<Seconds> Keyring::earliest_expiry(std::string_view fingerprint) const {
+  auto info = this->info(fingerprint);
+  if (!info) return std::nullopt;
+  std::optional<Seconds> out = info->primary.expires;
+  for (const auto& sub : info->subkeys)
+    if (sub.expires && (!out || *sub.expires < *out)) out = sub.expires;
+  return out;
+}
+
+std::string Keyring::primary_fingerprint_of(std::string_view id) const {
+  auto key = locate_key(ffi(), id);
+  if (!key) return {};
+  auto primary = detail::primary_of(ffi(), key.get());
+  return primary ? get_string(rnp_key_get_fprint, primary.get()) : std::string();
 }
 
 Result<KeyInfo> Keyring::info(std::string_view fingerprint) const {

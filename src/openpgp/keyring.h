@@ -82,6 +82,21 @@ class Keyring {
   Result<std::vector<KeyInfo>> import_keys(Source data, std::string_view passphrase = {});
 
   Result<KeyInfo> info(std::string_view fingerprint) const;
+
+  // Imports keys the key store produced (already unprotected, one transferable key per
+  // call) straight into this keyring, without the staging of import_keys(): it is the
+  // hot path of the gateway. Secret parts that are protected are dropped, so they
+  // behave as absent (import_keys() without a passphrase would refuse them).
+  // `fingerprint` is the primary key the data holds.
+  Status add_stored_key(std::string_view data, std::string_view fingerprint);
+  // Removes a key (public and secret, with its subkeys) if present.
+  void drop(std::string_view fingerprint);
+  // The earliest expiry of the key or one of its subkeys, if any: RNP decides validity
+  // when a key is imported, so a keyring kept across messages must re-import a key
+  // that has reached it.
+  std::optional<Seconds> earliest_expiry(std::string_view fingerprint) const;
+  // Primary fingerprint of the key (primary or subkey) with this key ID or fingerprint.
+  std::string primary_fingerprint_of(std::string_view id) const;
   std::vector<KeyInfo> list() const;
   Status remove(std::string_view fingerprint);
 
@@ -96,6 +111,11 @@ class Keyring {
   // expired, not revoked) key with the capability (for sign: with the secret part).
   // Several candidates: the newest primary key wins. not_found / unusable_key otherwise.
   Result<KeyChoice> key_for_address(std::string_view address, Usage usage) const;
+  // The same rule, but only keys whose primary fingerprint is in `among` (hex, any case)
+  // are considered: a keyring reused across messages may hold keys this message must
+  // not use (see gateway/openpgp_keys.h).
+  Result<KeyChoice> key_for_address(std::string_view address, Usage usage,
+                                    const std::vector<std::string>& among) const;
   // The same validity rule for a key already chosen by fingerprint (primary or subkey).
   Result<KeyChoice> usable_key(std::string_view fingerprint, Usage usage) const;
 
@@ -110,6 +130,8 @@ class Keyring {
 
  private:
   Keyring() = default;
+  Result<KeyChoice> choose_for_address(std::string_view address, Usage usage,
+                                       const std::vector<std::string>* among) const;
   std::unique_ptr<detail::KeyringState> state_;
 };
 

@@ -171,6 +171,7 @@ void classify_signatures(rnp_ffi_t ffi, rnp_op_verify_t op, Verdict& v) {
       return;
     }
     SigFacts f = check_signature(ffi, sig);
+    v.signature_keys.push_back({f.key_id, f.signer_fpr});
     if (!decisive || rank(f.status) < rank(decisive->status)) decisive = std::move(f);
   }
   v.signer_fingerprint = decisive->signer_fpr;

@@ -44,6 +44,14 @@ struct Verdict {
   std::string pubkey_algorithm;            // "EDDSA", "RSA", ...
   std::optional<std::chrono::sys_seconds> signed_at;
   std::size_t signature_count = 0;
+  // Every signature's issuer key ID and, when its key was found, the signer's primary
+  // fingerprint (the fields above describe only the decisive one): which keys the
+  // verdict rests on, so a keyring reused across messages can be checked afterwards.
+  struct SignatureKey {
+    std::string key_id;
+    std::string signer_fingerprint;
+  };
+  std::vector<SignatureKey> signature_keys;
 
   bool ok() const { return status == VerdictStatus::valid; }
   // Falsified messages are refused with 554 5.7.x before the DATA reply (issue 4).

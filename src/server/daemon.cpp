@@ -9,6 +9,7 @@
 #include "net/asio.h"
 #include "server/listener.h"
 #include "server/password_file.h"
+#include "server/queue_control.h"
 #include "server/relay.h"
 
 namespace mailseal::server {
@@ -62,10 +63,36 @@ int run_daemon(const core::Config& config, Filters filters) {
       return 1;
     }
   }
-  Relay inside_relay(delivery::make_next_hop(config.inside.next_hop, config.hostname),
-                     filters.inside, crypto_pool);
-  Relay outside_relay(delivery::make_next_hop(config.outside.next_hop, config.hostname),
-                      filters.outside, crypto_pool);
+  // Queue: always prepared, because a DSN for a queued message travels the other lane
+  // even when that side relays in proxy mode.
+  queue::Spool spool(config.state_dir / "queue");
+  if (auto qec = spool.prepare()) {
+    spdlog::critical("cannot prepare the spool {}: {}", spool.dir().string(), qec.message());
+    return 1;
+  }
+  std::unique_ptr<delivery::NextHop> inside_hop, outside_hop;
+  try {
+    inside_hop = delivery::make_next_hop(config.inside.next_hop, config.hostname, config.dns);
+    outside_hop = delivery::make_next_hop(config.outside.next_hop, config.hostname, config.dns);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot set up the next hop: {}", e.what());
+    return 1;
+  }
+  // Lane outbound = what the inside side delivers (to the Internet); inbound = outside's.
+  queue::Scheduler scheduler(
+      io, spool, config.queue,
+      {queue::LaneRoute{inside_hop.get(), config.inside.next_hop.kind == core::NextHopKind::mx},
+       queue::LaneRoute{outside_hop.get(), config.outside.next_hop.kind == core::NextHopKind::mx}},
+      crypto_pool, config.hostname);
+  auto queue_target = [&](const core::ListenerConfig& l,
+                          queue::Lane lane) -> std::optional<QueueTarget> {
+    if (l.mode != core::RelayMode::queue) return std::nullopt;
+    return QueueTarget{&spool, &scheduler, lane};
+  };
+  Relay inside_relay(std::move(inside_hop), filters.inside, crypto_pool,
+                     queue_target(config.inside, queue::Lane::outbound));
+  Relay outside_relay(std::move(outside_hop), filters.outside, crypto_pool,
+                      queue_target(config.outside, queue::Lane::inbound));
   auto inside = std::make_shared<Listener>(
       io, ListenerContext{config, config.inside, Side::inside, inside_relay, inside_tls.get(),
                           spill_dir, inside_passwords ? &*inside_passwords : nullptr});
@@ -79,6 +106,11 @@ int run_daemon(const core::Config& config, Filters filters) {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
+  QueueControl control(io, spool.control_socket(), [&] { scheduler.rescan(); });
+  if (auto cec = control.start())
+    spdlog::warn("queue control socket {}: {} (`mailseal queue` changes apply at restart)",
+                 spool.control_socket().string(), cec.message());
+  scheduler.start();
   inside->start();
   outside->start();
   spdlog::info("mailseal listening: inside {}:{} -> {}, outside {}:{} -> {}", config.inside.address,
@@ -93,6 +125,8 @@ int run_daemon(const core::Config& config, Filters filters) {
                  config.shutdown_grace.count());
     inside->stop_accepting();
     outside->stop_accepting();
+    scheduler.stop();
+    control.stop();
     inside->shutdown_connections();
     outside->shutdown_connections();
     auto deadline = std::chrono::steady_clock::now() + config.shutdown_grace;

@@ -3,13 +3,54 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+
 namespace mailseal::server {
 
 namespace asio = net::asio;
 
 Relay::Relay(std::unique_ptr<delivery::NextHop> next_hop, core::MessageFilter* filter,
-             asio::thread_pool& crypto_pool)
-    : next_hop_(std::move(next_hop)), filter_(filter), pool_(crypto_pool) {}
+             asio::thread_pool& crypto_pool, std::optional<QueueTarget> queue)
+    : next_hop_(std::move(next_hop)), filter_(filter), pool_(crypto_pool), queue_(queue) {}
+
+std::string Relay::describe() const {
+  return queue_ ? "queue (" + std::string(queue::lane_name(queue_->lane)) + ") -> " +
+                      next_hop_->describe()
+                : next_hop_->describe();
+}
+
+net::awaitable<smtp::Reply> Relay::enqueue(const core::Envelope& envelope,
+                                           std::vector<queue::NewMessage> messages,
+                                           const std::string& id) {
+  if (messages.empty()) co_return smtp::make_reply(451, "4.3.0", "No recipient could be queued");
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    auto& m = messages[i];
+    m.id = messages.size() == 1 ? id : id + "." + std::to_string(i + 1);
+    m.lane = queue_->lane;
+    m.sender = envelope.sender;
+    m.body_8bit = envelope.body_8bit;
+    m.smtputf8 = envelope.smtputf8;
+    ids.push_back(m.id);
+  }
+  // write + fsync block: on the pool, never on an I/O thread.
+  auto home = co_await asio::this_coro::executor;
+  auto on_pool = asio::bind_executor(pool_, asio::use_awaitable);
+  co_await asio::post(on_pool);
+  std::error_code ec = queue_->spool->enqueue(messages);
+  co_await asio::post(home, asio::use_awaitable);
+  if (ec) {
+    spdlog::error("msg id={} cannot queue: {}", id, ec.message());
+    if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large ||
+        ec.value() == EDQUOT)
+      co_return smtp::make_reply(452, "4.3.1", "Insufficient system storage, try again later");
+    co_return smtp::make_reply(451, "4.3.0", "Cannot queue the message, try again later");
+  }
+  queue_->scheduler->submit(ids);
+  std::string list;
+  for (const auto& q : ids) list += (list.empty() ? "" : " ") + q;
+  co_return smtp::make_reply(250, "2.0.0", "Ok: queued as " + list);
+}
 
 smtp::Reply aggregate_replies(const std::vector<delivery::RecipientResult>& results,
                               const std::string& id, const std::string& summary) {
@@ -52,6 +93,14 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
   RelayOutcome outcome;
   std::vector<delivery::RecipientResult> results;
   std::string summary;
+  if (!filter_ && queue_) {
+    std::vector<queue::NewMessage> messages(1);
+    messages[0].recipients = envelope.recipients;
+    messages[0].prefix = prefix;
+    messages[0].body = &body;
+    outcome.reply = co_await enqueue(envelope, std::move(messages), id);
+    co_return outcome;
+  }
   if (!filter_) {
     delivery::DeliveryRequest req{&envelope, envelope.recipients, prefix, &body, id};
     auto r = co_await next_hop_->deliver(req);
@@ -59,8 +108,11 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     summary = r.summary;
   } else {
     // Public-key work runs on the crypto pool; the I/O thread goes on serving others.
+    // bind_executor matters: a plain post(pool_, use_awaitable) only passes through the
+    // pool and resumes the coroutine on its own (I/O) executor.
     auto home = co_await asio::this_coro::executor;
-    co_await asio::post(pool_, asio::use_awaitable);
+    auto on_pool = asio::bind_executor(pool_, asio::use_awaitable);
+    co_await asio::post(on_pool);
     core::FilterResult filtered;
     try {
       filtered = filter_->process(envelope, client, body);
@@ -77,6 +129,16 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
       // Reply::wire() then replaces anything not printable ASCII.
       for (char& c : outcome.reply.text)
         if (c == '\n' || c == '\r') c = ' ';
+      co_return outcome;
+    }
+    if (queue_) {
+      std::vector<queue::NewMessage> messages(filtered.copies.size());
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        messages[i].recipients = filtered.copies[i].recipients;
+        messages[i].prefix = prefix;
+        messages[i].body = &filtered.copies[i].body;
+      }
+      outcome.reply = co_await enqueue(envelope, std::move(messages), id);
       co_return outcome;
     }
     for (auto& copy : filtered.copies) {

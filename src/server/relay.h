@@ -10,6 +10,8 @@
 #include "core/message_filter.h"
 #include "delivery/next_hop.h"
 #include "net/asio.h"
+#include "queue/scheduler.h"
+#include "queue/spool.h"
 
 namespace mailseal::server {
 
@@ -19,22 +21,37 @@ struct RelayOutcome {
   std::string next_hop_summary;
 };
 
+// Queue mode: where a side's accepted copies are written instead of being delivered now.
+struct QueueTarget {
+  queue::Spool* spool = nullptr;
+  queue::Scheduler* scheduler = nullptr;
+  queue::Lane lane = queue::Lane::outbound;
+};
+
 class Relay {
  public:
-  // filter may be null (plain relay). crypto_pool runs filters off the I/O threads.
+  // filter may be null (plain relay). crypto_pool runs filters off the I/O threads (and,
+  // in queue mode, the fsyncs of the spool).
   Relay(std::unique_ptr<delivery::NextHop> next_hop, core::MessageFilter* filter,
-        net::asio::thread_pool& crypto_pool);
+        net::asio::thread_pool& crypto_pool, std::optional<QueueTarget> queue = std::nullopt);
 
   net::awaitable<RelayOutcome> relay(const core::Envelope& envelope, const core::ClientInfo& client,
                                      const core::MessageBody& body, std::string prefix,
                                      std::string id);
   core::MessageFilter* filter() const { return filter_; }
-  std::string describe() const { return next_hop_->describe(); }
+  std::string describe() const;
+  delivery::NextHop& next_hop() { return *next_hop_; }
 
  private:
+  // Queue mode: write the copies durably, answer 250 with the queue ids (or 452 4.3.1).
+  net::awaitable<smtp::Reply> enqueue(const core::Envelope& envelope,
+                                      std::vector<queue::NewMessage> messages,
+                                      const std::string& id);
+
   std::unique_ptr<delivery::NextHop> next_hop_;
   core::MessageFilter* filter_;
   net::asio::thread_pool& pool_;
+  std::optional<QueueTarget> queue_;
 };
 
 // Folds per-recipient next-hop results into one reply (see docs/ARCHITECTURE.md,

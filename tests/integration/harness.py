@@ -260,12 +260,14 @@ class SinkHandler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    request_queue_size = 256  # a real MTA's backlog; the default 5 drops SYNs under load
 
 
 class PySink:
     """A scriptable SMTP next hop: records messages (dot-unstuffed) and answers as told."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, host="127.0.0.1"):
+        self.host = host  # any 127.x address: MX tests give each host of a domain its own
         self.port = port or free_port()
         self.messages = []
         self.lock = threading.Lock()
@@ -283,7 +285,7 @@ class PySink:
         self.data_seen = threading.Event()
 
     def start(self):
-        self.server = _Server(("127.0.0.1", self.port), SinkHandler)
+        self.server = _Server((self.host, self.port), SinkHandler)
         self.server.sink = self
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

@@ -332,7 +332,8 @@ def test_recipient_without_any_key_is_refused_at_rcpt(world):
 
 
 def test_sign_only_fallback_is_verified_by_gpg(tmp_path, world):
-    shutil.copytree(world.state, tmp_path / "state")
+    # The spool's control socket belongs to the running daemon; sockets cannot be copied.
+    shutil.copytree(world.state, tmp_path / "state", ignore=shutil.ignore_patterns("control"))
     sink = PySink().start()
     gw = Mailseal(tmp_path, inside_next_hop=sink.next_hop(), extra="""
 [seal]

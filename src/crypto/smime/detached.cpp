@@ -5,12 +5,18 @@
 // structure, and a BIO streams the content octets (the primitive OCTET STRING chunks of a
 // constructed encoding, concatenated) from storage when the caller decrypts or verifies.
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "crypto/smime/smime.h"
@@ -251,7 +257,110 @@ const BIO_METHOD* chunk_method() {
   return m;
 }
 
+// Certificates seen in signed-data, by the SHA-256 of their DER. OpenSSL 3 decodes a
+// certificate's public key through its provider decoders, whose set-up costs more than
+// verifying the signature; correspondents send the same certificates with every
+// message. An X509 is only read after parsing (openssl-threads(7)), so one object serves
+// every thread. Bounded: emptied when full.
+class CertCache {
+ public:
+  X509Ptr get(const unsigned char* der, std::size_t n) {
+    unsigned char md[32];
+    if (EVP_Digest(der, n, md, nullptr, EVP_sha256(), nullptr) != 1) return nullptr;
+    std::string key(reinterpret_cast<const char*>(md), sizeof md);
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = map_.find(key); it != map_.end()) return share(it->second.get());
+    }
+    const unsigned char* p = der;
+    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(n)));
+    if (!cert || p != der + n) return nullptr;
+    std::lock_guard lock(mu_);
+    if (map_.size() >= kCapacity) map_.clear();
+    map_.emplace(std::move(key), share(cert.get()));
+    return cert;
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 1024;
+  std::mutex mu_;
+  std::unordered_map<std::string, X509Ptr> map_;
+};
+
+CertCache& cert_cache() {
+  static CertCache* cache = new CertCache;  // never destroyed: used until exit
+  return *cache;
+}
+
 }  // namespace
+
+ParsedCms parse_cms_der(std::string_view der) {
+  auto plain = [&] {
+    BioPtr mem(BIO_new_mem_buf(der.data(), static_cast<int>(der.size())));
+    return parse_cms(mem.get());
+  };
+  if (der.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) return plain();
+  Cursor c(
+      [der](std::size_t off, char* buf, std::size_t n) -> long {
+        if (off >= der.size()) return 0;
+        n = std::min(n, der.size() - off);
+        std::memcpy(buf, der.data() + off, n);
+        return static_cast<long>(n);
+      },
+      der.size());
+  // ContentInfo -> [0] -> SignedData { version, digestAlgorithms, encapContentInfo,
+  // certificates [0] IMPLICIT, ... }: anything else takes the plain way.
+  Tlv levels[3];
+  std::vector<Tlv> kids;
+  if (!read_header(c, 0, der.size(), levels[0]) || levels[0].tag != 0x30 ||
+      !finish(c, levels[0], der.size(), 0) || levels[0].end != der.size() ||
+      !children(c, levels[0], kids, 2) || kids.size() != 2 || kids[1].tag != 0xa0 ||
+      !is_oid(c, kids[0], kSignedData, sizeof kSignedData))
+    return plain();
+  levels[1] = kids[1];
+  if (!children(c, levels[1], kids, 1) || kids.size() != 1 || kids[0].tag != 0x30) return plain();
+  levels[2] = kids[0];
+  if (!children(c, levels[2], kids, 8) || kids.size() < 5 || kids[0].tag != 0x02 ||
+      kids[1].tag != 0x31 || kids[2].tag != 0x30 || kids[3].tag != 0xa0)
+    return plain();
+  const Tlv certs = kids[3];
+  if (!children(c, certs, kids, 64) || kids.empty()) return plain();
+  for (const Tlv& k : kids)  // Certificate (DER) only; other CertificateChoices: plain
+    if (k.tag != 0x30 || k.length == kIndefinite) return plain();
+
+  // The structure without its certificates (enclosing elements re-emitted with
+  // indefinite length, so no length needs recomputing), then the certificates added
+  // back in their order from the cache.
+  std::string rest;
+  rest.reserve(der.size() + 8);
+  std::size_t pos = 0;
+  for (const Tlv& l : levels) {
+    rest.append(der.substr(pos, l.start - pos));
+    rest.push_back(static_cast<char>(l.tag));
+    rest.push_back(static_cast<char>(0x80));
+    pos = l.content;
+  }
+  rest.append(der.substr(pos, certs.start - pos));
+  pos = certs.end;
+  for (int k = 2; k >= 0; --k) {
+    rest.append(der.substr(pos, levels[k].content_end - pos));
+    rest.append("\0\0", 2);
+    pos = levels[k].end;
+  }
+  std::vector<X509Ptr> found;
+  for (const Tlv& k : kids) {
+    X509Ptr cert = cert_cache().get(reinterpret_cast<const unsigned char*>(der.data() + k.start),
+                                    k.end - k.start);
+    if (!cert) return plain();  // let OpenSSL report what is wrong with it
+    found.push_back(std::move(cert));
+  }
+  BioPtr mem(BIO_new_mem_buf(rest.data(), static_cast<int>(rest.size())));
+  ParsedCms out = parse_cms(mem.get());
+  if (!out.status.ok()) return plain();
+  for (const auto& cert : found)
+    if (CMS_add1_cert(out.cms.get(), cert.get()) != 1) ERR_clear_error();  // a duplicate
+  return out;
+}
 
 struct DetachedCms::Content {
   std::shared_ptr<Cursor> cursor;
@@ -352,8 +461,7 @@ DetachedCms parse_cms_detached(ReadAtFn read_at, std::size_t size, std::size_t m
   }
   if (!ok) return malformed("CMS structure cannot be read");
 
-  BioPtr mem(BIO_new_mem_buf(header.data(), static_cast<int>(header.size())));
-  out.parsed = parse_cms(mem.get());
+  out.parsed = parse_cms_der(header);
   if (!out.parsed.status.ok()) return out;
   if (octets) {
     // Walk the chunks once now, so that a malformed chunk is reported as malformed here

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "crypto/openssl_ptr.h"
 
@@ -46,5 +47,10 @@ struct ParsedCms {
 // The whole structure is held in memory (OpenSSL has no streaming CMS parser); for
 // large messages see parse_cms_detached (smime.h).
 ParsedCms parse_cms(BIO* in, Encoding encoding = Encoding::der);
+
+// parse_cms of DER in memory, the same result; for signed-data the certificates it
+// carries are decoded once per process and reused (detached.cpp): OpenSSL 3's public-key
+// decoding of every embedded certificate was most of the cost of opening a message.
+ParsedCms parse_cms_der(std::string_view der);
 
 }  // namespace mailseal::crypto::smime

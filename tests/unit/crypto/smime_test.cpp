@@ -62,6 +62,45 @@ struct VerifyEnv {
   VerifyContext ctx() const { return VerifyContext{store.get(), {}, std::nullopt, {}}; }
 };
 
+// parse_cms_der reuses the certificates of signed-data across messages: the result must
+// be the one parse_cms gives (same certificates in the same order, same verdicts), also
+// for tampered signatures, for a signer another CA issued, and for non-signed CMS.
+TEST(SmimeParse, ParseCmsDerMatchesParseCms) {
+  VerifyEnv env;
+  for (const Identity* id : {&pki().alice_rsa, &pki().alice_ec, &pki().mallory}) {
+    std::string sig = do_sign(*id, kContent, false);
+    for (int round = 0; round < 2; ++round) {  // the second round hits the cache
+      ParsedCms fast = parse_cms_der(sig);
+      ASSERT_TRUE(fast.status.ok()) << fast.status.reason;
+      EXPECT_EQ(fast.kind, CmsKind::signed_data);
+      CmsPtr slow = parse(sig);
+      X509StackPtr a(CMS_get1_certs(fast.cms.get())), b(CMS_get1_certs(slow.get()));
+      ASSERT_TRUE(a && b);
+      ASSERT_EQ(sk_X509_num(a.get()), sk_X509_num(b.get()));
+      for (int i = 0; i < sk_X509_num(b.get()); ++i)
+        EXPECT_EQ(X509_cmp(sk_X509_value(a.get(), i), sk_X509_value(b.get(), i)), 0);
+      BioPtr in = mem_bio(kContent);
+      Verdict v = verify_detached(in.get(), fast.cms.get(), env.ctx());
+      BioPtr in2 = mem_bio(kContent);
+      Verdict w = verify_detached(in2.get(), slow.get(), env.ctx());
+      EXPECT_EQ(v.status, w.status) << v.reason << " / " << w.reason;
+      EXPECT_EQ(v.signer_fingerprint, w.signer_fingerprint);
+      BioPtr bad = mem_bio(kContent + "x");
+      EXPECT_EQ(verify_detached(bad.get(), fast.cms.get(), env.ctx()).status,
+                VerdictStatus::bad_signature);
+    }
+  }
+  // Opaque signed-data, enveloped data and junk take the same way as parse_cms.
+  std::string opaque = do_sign(pki().alice_rsa, kContent, true);
+  ParsedCms o = parse_cms_der(opaque);
+  ASSERT_TRUE(o.status.ok());
+  BioPtr out(BIO_new(BIO_s_mem()));
+  EXPECT_EQ(verify_opaque(o.cms.get(), out.get(), env.ctx()).status, VerdictStatus::valid);
+  EXPECT_EQ(testpki::bio_string(out.get()), kContent);
+  EXPECT_EQ(parse_cms_der("junk").status.failure, Failure::malformed);
+  EXPECT_EQ(parse_cms_der(opaque.substr(0, opaque.size() / 2)).status.failure, Failure::malformed);
+}
+
 TEST(SmimeSign, DetachedAndOpaqueRoundTripRsaAndEc) {
   VerifyEnv env;
   for (const Identity* id : {&pki().alice_rsa, &pki().alice_ec}) {

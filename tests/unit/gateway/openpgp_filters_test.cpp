@@ -3,6 +3,7 @@
 // inbound dispatcher, tampering, From binding, Bcc copies, and the format router's choice
 // per recipient (preference order, fallback, RCPT-time refusal).
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <map>
 
@@ -14,6 +15,7 @@
 #include "gateway/pgp_mime.h"
 #include "gateway/smime_open_filter.h"
 #include "gateway/smime_seal_filter.h"
+#include "keys/key_admin.h"
 #include "mime/entity.h"
 #include "openpgp/generate.h"
 
@@ -230,6 +232,109 @@ TEST_F(Fixture, NoKeyIsRefusedAndSenderWithoutKeyToo) {
   auto o = open(text_of(e.copies[0].body), {"bob@b.example"});
   ASSERT_FALSE(o.refusal);
   EXPECT_NE(text_of(o.copies[0].body).find("verdict=unsigned; format=openpgp"), std::string::npos);
+}
+
+// The filters keep a keyring per thread across messages (openpgp_keys.h): every change
+// of the key sources must be seen by the very next message, on the same thread.
+TEST_F(Fixture, KeptKeyringSeesRemovedAndAddedRecipientKeys) {
+  OpenpgpSealFilter f({&outside}, {});
+  ASSERT_FALSE(f.check_recipient({}, "bob@b.example"));
+  ASSERT_FALSE(seal(kMessage, {"bob@b.example"}).refusal);
+  std::string bob = outside.pub["bob@b.example"];
+  outside.pub.erase("bob@b.example");
+  EXPECT_TRUE(f.check_recipient({}, "bob@b.example"));
+  auto r = seal(kMessage, {"bob@b.example"});
+  ASSERT_TRUE(r.refusal);
+  EXPECT_EQ(r.refusal->code, 550);
+  outside.pub["bob@b.example"] = bob;
+  EXPECT_FALSE(f.check_recipient({}, "bob@b.example"));
+  EXPECT_FALSE(seal(kMessage, {"bob@b.example"}).refusal);
+}
+
+TEST_F(Fixture, KeptKeyringSeesARemovedSenderKey) {
+  ASSERT_FALSE(seal(kMessage, {"bob@b.example"}).refusal);
+  outside.sec.erase("alice@a.example");
+  auto r = seal(kMessage, {"bob@b.example"});
+  ASSERT_TRUE(r.refusal);
+  EXPECT_NE(r.refusal->text.find("no OpenPGP signing key"), std::string::npos);
+}
+
+TEST_F(Fixture, KeptKeyringSeesReplacedKeys) {
+  auto first = seal(kMessage, {"bob@b.example"});
+  ASSERT_FALSE(first.refusal);
+  auto o = open(text_of(first.copies[0].body), {"bob@b.example"});
+  ASSERT_FALSE(o.refusal) << o.refusal->text;
+  // Bob gets a new key: the next seal uses it, and his old secret key is gone.
+  inside.add(ring, "bob@b.example", true);
+  outside.pub["bob@b.example"] = inside.pub["bob@b.example"];
+  auto second = seal(kMessage, {"bob@b.example"});
+  ASSERT_FALSE(second.refusal);
+  auto o2 = open(text_of(second.copies[0].body), {"bob@b.example"});
+  ASSERT_FALSE(o2.refusal) << o2.refusal->text;
+  EXPECT_NE(text_of(o2.copies[0].body).find("verdict=valid"), std::string::npos);
+  auto old = open(text_of(first.copies[0].body), {"bob@b.example"});
+  ASSERT_FALSE(old.refusal) << old.refusal->text;
+  EXPECT_NE(text_of(old.copies[0].body).find("verdict=undecryptable"), std::string::npos);
+}
+
+TEST_F(Fixture, KeptKeyringSeesRemovedSecretAndSignerKeys) {
+  auto r = seal(kMessage, {"bob@b.example"});
+  ASSERT_FALSE(r.refusal);
+  std::string sealed = text_of(r.copies[0].body);
+  auto o = open(sealed, {"bob@b.example"});
+  ASSERT_FALSE(o.refusal) << o.refusal->text;
+  EXPECT_NE(text_of(o.copies[0].body).find("verdict=valid"), std::string::npos);
+  // The signer's certificate leaves the store: the next message's signer is unknown.
+  std::string alice = inside.pub["alice@a.example"];
+  inside.pub.erase("alice@a.example");
+  auto u = open(sealed, {"bob@b.example"});
+  ASSERT_FALSE(u.refusal) << u.refusal->text;
+  EXPECT_NE(text_of(u.copies[0].body).find("verdict=unknown-signer"), std::string::npos)
+      << text_of(u.copies[0].body);
+  inside.pub["alice@a.example"] = alice;
+  auto v = open(sealed, {"bob@b.example"});
+  ASSERT_FALSE(v.refusal) << v.refusal->text;
+  EXPECT_NE(text_of(v.copies[0].body).find("verdict=valid"), std::string::npos);
+  // Bob's secret key leaves the store: the kept copy must not decrypt.
+  inside.sec.erase("bob@b.example");
+  auto n = open(sealed, {"bob@b.example"});
+  ASSERT_FALSE(n.refusal) << n.refusal->text;
+  EXPECT_NE(text_of(n.copies[0].body).find("verdict=undecryptable"), std::string::npos);
+}
+
+// The same with the SQLite store (its own cache, PRAGMA data_version) behind the filters:
+// a key removed with KeyAdmin is not used by the next message, a new one is.
+TEST(KeptKeyringWithStore, RemoveAndRegenerateAreSeenByTheNextMessage) {
+  char tmpl[] = "/tmp/mailseal-gw-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(tmpl));
+  std::filesystem::path dir(tmpl);
+  auto paths = keys::StatePaths::under(dir / "state");
+  ASSERT_TRUE(keys::KeyAdmin::init(paths));
+  auto admin = keys::KeyAdmin::open(paths);
+  ASSERT_TRUE(admin) << admin.error();
+  ASSERT_TRUE(admin->generate_openpgp("alice@a.example", {}));
+  auto bob = admin->generate_openpgp("bob@b.example", {});
+  ASSERT_TRUE(bob);
+  OpenpgpSealFilter seal({&admin->store()}, {});
+  OpenpgpOpenFilter open({&admin->store()}, {});
+  auto round_trip = [&](const char* want) {
+    auto r =
+        seal.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {}, body_of(kMessage));
+    if (r.refusal) return "refused " + std::to_string(r.refusal->code);
+    auto o = open.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {},
+                          body_of(text_of(r.copies[0].body)));
+    if (o.refusal) return "open refused " + o.refusal->text;
+    std::string out = text_of(o.copies[0].body);
+    return out.find(want) != std::string::npos ? std::string("ok") : out;
+  };
+  EXPECT_EQ(round_trip("verdict=valid"), "ok");
+  EXPECT_EQ(round_trip("verdict=valid"), "ok");  // from the kept keyring
+  ASSERT_TRUE(admin->remove(bob->fingerprint));
+  EXPECT_EQ(round_trip("verdict=valid"), "refused 550");
+  ASSERT_TRUE(admin->generate_openpgp("bob@b.example", {}));
+  EXPECT_EQ(round_trip("verdict=valid"), "ok");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST_F(Fixture, InlinePgpMustBeTheWholeBody) {

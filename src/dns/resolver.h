@@ -1,0 +1,49 @@
+// The DNS lookups of direct delivery, over libunbound with DNSSEC validation:
+// lookup_mx (RFC 5321 5.1, RFC 7505), lookup_addresses (A + AAAA), lookup_tlsa (RFC 7672).
+// Calls block for at most the configured timeout each, even with a dead resolver, and are
+// safe from any number of threads (run them on a thread pool, not on an I/O thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/config.h"
+#include "dns/result.h"
+
+namespace mailseal::dns {
+
+class QueryEngine;
+
+class Resolver {
+ public:
+  // Throws std::runtime_error when the configuration cannot be applied (unreadable trust
+  // anchor, bad resolver address, no /etc/resolv.conf).
+  explicit Resolver(const core::DnsConfig& config);
+  ~Resolver();
+
+  MxResult lookup_mx(std::string_view domain);
+  AddressResult lookup_addresses(std::string_view host);
+  // _<port>._tcp.<host> TLSA. Only a secure result may be used for DANE.
+  TlsaResult lookup_tlsa(std::string_view host, std::uint16_t port = 25);
+
+  // The trust anchor file in use; empty when nothing is validated (then nothing is secure).
+  const std::filesystem::path& trust_anchor() const { return trust_anchor_; }
+  // "127.0.0.1@5353", or "/etc/resolv.conf".
+  const std::string& upstream() const { return upstream_; }
+
+ private:
+  std::unique_ptr<QueryEngine> engine_;
+  std::chrono::milliseconds timeout_;
+  std::filesystem::path trust_anchor_;
+  std::string upstream_;
+};
+
+// Where the root trust anchor is looked for when [dns] trust_anchor is empty
+// (Debian's dns-root-data package).
+inline constexpr const char* kDefaultTrustAnchor = "/usr/share/dns/root.key";
+
+}  // namespace mailseal::dns
