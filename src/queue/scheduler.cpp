@@ -316,6 +316,24 @@ net::awaitable<delivery::DeliveryResult> Scheduler::deliver_group(Work& w, std::
   co_return std::move(*result);
 }
 
+bool Scheduler::all_delivered(const Work& w) const {
+  if (w.results.size() != w.envelope.recipients.size()) return false;
+  for (const auto& r : w.results)
+    if (!r.reply.positive()) return false;
+  return true;
+}
+
+void Scheduler::remove_delivered(Work& w) {
+  const auto& route = routes_[static_cast<std::size_t>(w.file->header().lane)];
+  w.file.reset();
+  // Not durable (no directory fsync): see Spool::remove.
+  const bool removed = spool_.remove(w.id, Folder::active, /*durable=*/false);
+  for (const auto& r : w.results)
+    spdlog::info("queue id={} to=<{}> relay={} status=sent ({})", w.id, r.recipient,
+                 route.hop->describe(), r.reply.brief());
+  if (!removed) spdlog::warn("queue id={} delivered but no longer in active/", w.id);
+}
+
 bool Scheduler::record_attempt(Work& w, std::int64_t& next) {
   QueueFile& file = *w.file;
   const auto& route = routes_[static_cast<std::size_t>(file.header().lane)];
@@ -369,7 +387,7 @@ bool Scheduler::record_attempt(Work& w, std::int64_t& next) {
   }
   if (plan.finished && dsn_ok && !ec) {
     w.file.reset();
-    if (!spool_.remove(w.id, Folder::active))
+    if (!spool_.remove(w.id, Folder::active, /*durable=*/false))
       spdlog::warn("queue id={} finished but no longer in active/", w.id);
     else
       spdlog::debug("queue id={} removed (done)", w.id);
@@ -410,8 +428,15 @@ net::awaitable<void> Scheduler::attempt(std::string id) {
         release(work->groups[g].first);
         for (auto& x : result.recipients) work->results.push_back(std::move(x));
       }
-      co_await asio::post(on_blocking);
-      keep = record_attempt(*work, next);
+      if (all_delivered(*work)) {
+        // The common case, done here and now: every moment between the next hop's 250
+        // and the unlink is a window in which a crash would deliver the message twice.
+        remove_delivered(*work);
+        keep = false;
+      } else {
+        co_await asio::post(on_blocking);
+        keep = record_attempt(*work, next);
+      }
     }
   } catch (const std::exception& e) {
     spdlog::error("queue id={} attempt failed: {}", id, e.what());

@@ -75,6 +75,8 @@ class Scheduler {
   bool open_attempt(const std::string& id, Work& work);  // blocking pool; false: gone
   net::awaitable<delivery::DeliveryResult> deliver_group(Work& work, std::size_t group);
   bool record_attempt(Work& work, std::int64_t& next);  // blocking pool; false: done
+  bool all_delivered(const Work& work) const;
+  void remove_delivered(Work& work);  // every recipient accepted: unlink at once
   net::awaitable<void> acquire(const std::string& destination);
   void release(const std::string& destination);
   void load_from_disk();                                                     // on the strand

@@ -124,10 +124,10 @@ bool Spool::move(const std::string& id, Folder from, Folder to) {
   return true;
 }
 
-bool Spool::remove(const std::string& id, Folder f) {
+bool Spool::remove(const std::string& id, Folder f, bool durable) {
   if (!valid_id(id)) return false;
   if (::unlink(path(f, id).c_str()) != 0) return false;
-  fsync_dir(folder(f));
+  if (durable) fsync_dir(folder(f));
   return true;
 }
 

@@ -78,12 +78,16 @@ int run_daemon(const core::Config& config, Filters filters) {
     spdlog::critical("cannot set up the next hop: {}", e.what());
     return 1;
   }
+  // The scheduler's file work (open, pwrite, fdatasync) waits on the disk, not the CPU:
+  // a pool of its own, so it never queues behind public-key work (the time between a
+  // next hop's 250 and its record is the window in which a crash duplicates a message).
+  asio::thread_pool spool_pool(4);
   // Lane outbound = what the inside side delivers (to the Internet); inbound = outside's.
   queue::Scheduler scheduler(
       io, spool, config.queue,
       {queue::LaneRoute{inside_hop.get(), config.inside.next_hop.kind == core::NextHopKind::mx},
        queue::LaneRoute{outside_hop.get(), config.outside.next_hop.kind == core::NextHopKind::mx}},
-      crypto_pool, config.hostname);
+      spool_pool, config.hostname);
   auto queue_target = [&](const core::ListenerConfig& l,
                           queue::Lane lane) -> std::optional<QueueTarget> {
     if (l.mode != core::RelayMode::queue) return std::nullopt;
@@ -154,6 +158,7 @@ int run_daemon(const core::Config& config, Filters filters) {
   inside->forget_connections();
   outside->forget_connections();
   crypto_pool.join();
+  spool_pool.join();
   spdlog::info("mailseal stopped");
   return 0;
 }
