@@ -22,6 +22,7 @@
 
 #include "keys/key_admin.h"
 #include "keys/pkcs11_generate.h"
+#include "util/utc_time.h"
 
 namespace mailseal::app {
 namespace {
@@ -88,12 +89,7 @@ keys::Status write_out(const std::string& path, const std::string& data, bool se
 }
 
 std::string date(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
+  return util::utc_date(t);
 }
 
 keys::StatePaths paths(const Options& o) {

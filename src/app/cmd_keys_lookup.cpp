@@ -18,17 +18,13 @@
 #include "keys/x509_util.h"
 #include "openpgp/keyring.h"
 #include "util/strings.h"
+#include "util/utc_time.h"
 
 namespace mailseal::app {
 namespace {
 
 std::string day(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
+  return util::utc_date(t);
 }
 
 std::string period(std::int64_t from, std::int64_t to) {

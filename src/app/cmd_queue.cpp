@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <ctime>
 #include <iostream>
 
 #include "app/commands.h"
@@ -15,6 +14,7 @@
 #include "queue/dsn.h"
 #include "queue/spool.h"
 #include "server/queue_control.h"
+#include "util/utc_time.h"
 
 namespace mailseal::app {
 
@@ -23,13 +23,7 @@ namespace {
 using queue::Folder;
 
 std::string when(std::int64_t t) {
-  if (t == 0) return "now";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
+  return t == 0 ? "now" : util::utc_timestamp(t);
 }
 
 std::string_view state_name(queue::RecipientState s) {

@@ -15,17 +15,13 @@
 #include "openpgp/keyring.h"
 #include "openpgp/user_id.h"
 #include "util/strings.h"
+#include "util/utc_time.h"
 
 namespace mailseal::keys {
 namespace {
 
 std::string when(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
+  return util::utc_timestamp(t);
 }
 
 // A certificate value: DER as the ;binary transfer wants it, PEM as some tools store it.

@@ -4,22 +4,12 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
-
+#include "smtp/received.h"
 #include "util/strings.h"
 
 namespace mailseal::queue {
 
 namespace {
-
-std::string rfc5322_date(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 bool is_status(std::string_view s) {
   // class.subject.detail: [245].1-3 digits.1-3 digits
@@ -70,7 +60,7 @@ std::string build_dsn(const DsnInput& in) {
   m += fmt::format("To: <{}>\r\n", in.original_sender);
   m += fmt::format("Subject: {}\r\n", any_failed ? "Undelivered Mail Returned to Sender"
                                                  : "Delayed Mail (still being retried)");
-  m += fmt::format("Date: {}\r\n", rfc5322_date(in.now));
+  m += fmt::format("Date: {}\r\n", smtp::rfc5322_date(in.now));
   m += fmt::format("Message-ID: <{}@{}>\r\n", in.dsn_message_id, in.reporting_mta);
   m += "Auto-Submitted: auto-replied\r\n";
   m += "MIME-Version: 1.0\r\n";
@@ -101,7 +91,7 @@ std::string build_dsn(const DsnInput& in) {
       boundary);
   m += fmt::format("Reporting-MTA: dns; {}\r\n", in.reporting_mta);
   m += fmt::format("X-Mailseal-Queue-ID: {}\r\n", in.original_id);
-  m += fmt::format("Arrival-Date: {}\r\n", rfc5322_date(in.arrival));
+  m += fmt::format("Arrival-Date: {}\r\n", smtp::rfc5322_date(in.arrival));
   for (const auto& r : in.recipients) {
     m += "\r\n";
     m += fmt::format("Final-Recipient: rfc822; {}\r\n", one_line(r.address));
@@ -114,7 +104,7 @@ std::string build_dsn(const DsnInput& in) {
     if (!r.remote_mta.empty()) m += fmt::format("Remote-MTA: dns; {}\r\n", one_line(r.remote_mta));
     if (!r.last_reply.empty())
       m += fmt::format("Diagnostic-Code: smtp; {}\r\n", one_line(r.last_reply));
-    m += fmt::format("Last-Attempt-Date: {}\r\n", rfc5322_date(in.now));
+    m += fmt::format("Last-Attempt-Date: {}\r\n", smtp::rfc5322_date(in.now));
   }
   m += "\r\n";
 
