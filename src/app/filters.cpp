@@ -7,6 +7,7 @@
 #include "gateway/smime_open_filter.h"
 #include "gateway/smime_seal_filter.h"
 #include "keys/pkcs11_key_source.h"
+#include "keys/revocation_source.h"
 
 #include <spdlog/spdlog.h>
 
@@ -60,6 +61,33 @@ std::unique_ptr<keys::KeySource> make_pkcs11_source(const core::Pkcs11Config& c)
   return source;
 }
 
+// [revocation] -> the checker. Fetched CRLs are written to the store, so `keys list`-style
+// tools, the chain check on the open side and a restarted daemon all see them.
+std::shared_ptr<keys::RevocationChecker> make_revocation(const core::RevocationConfig& c,
+                                                         keys::SqliteKeyStore& store) {
+  keys::RevocationSettings s;
+  s.ocsp = c.ocsp == "off"         ? keys::OcspMode::off
+           : c.ocsp == "hard-fail" ? keys::OcspMode::hard_fail
+                                   : keys::OcspMode::soft_fail;
+  s.ocsp_timeout = c.ocsp_timeout;
+  s.ocsp_url = c.ocsp_url;
+  s.fetch_crls = c.crl_fetch;
+  s.crl_timeout = c.crl_timeout;
+  auto store_crl = [&store](X509_CRL* crl) {
+    auto w = store.begin_write();
+    keys::Status st = w ? w->add_crl(crl) : keys::Status(w.take_error());
+    if (st) st = w->supersede_crls(crl);
+    if (st) st = w->commit();
+    if (!st)
+      spdlog::warn("revocation: fetched CRL kept in memory only, the store refused it: {}",
+                   st.error());
+    else
+      spdlog::info("revocation: fetched CRL stored");
+  };
+  auto warn = [](const std::string& m) { spdlog::warn("revocation: {}", m); };
+  return std::make_shared<keys::RevocationChecker>(s, store_crl, warn);
+}
+
 }  // namespace
 
 bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
@@ -81,30 +109,39 @@ bool make_filters(const core::Config& config, GatewayFilters& out, std::string& 
     out.pkcs11 = make_pkcs11_source(config.keys.pkcs11);
     sources.insert(sources.begin(), out.pkcs11.get());
   }
+  out.revocation = make_revocation(config.revocation, out.key_store->store());
   if (config.seal.enabled) {
     // One seal filter per configured format; several: a router picks per recipient.
     std::vector<gateway::SealFormat> formats;
     std::vector<std::unique_ptr<core::MessageFilter>> filters;
     auto options = seal_options(config);
+    // Recipient certificates: revoked ones are hidden from the seal side (never used).
+    std::vector<keys::KeySource*> seal_sources = sources;
+    for (auto& s : seal_sources) {
+      out.checked_sources.push_back(
+          std::make_unique<keys::RevocationFilteredSource>(s, sources, out.revocation.get()));
+      s = out.checked_sources.back().get();
+    }
     for (const auto& f : config.seal.formats) {
       if (f == "openpgp") {
         formats.push_back(gateway::SealFormat::openpgp);
-        filters.push_back(std::make_unique<gateway::OpenpgpSealFilter>(sources, options));
+        filters.push_back(std::make_unique<gateway::OpenpgpSealFilter>(seal_sources, options));
       } else {
         formats.push_back(gateway::SealFormat::smime);
-        filters.push_back(std::make_unique<gateway::SmimeSealFilter>(sources, options));
+        filters.push_back(std::make_unique<gateway::SmimeSealFilter>(seal_sources, options));
       }
     }
     if (filters.size() == 1)
       out.seal = std::move(filters.front());
     else
       out.seal = std::make_unique<gateway::FormatRouter>(
-          sources, std::move(formats), std::move(filters), options.no_certificate);
+          seal_sources, std::move(formats), std::move(filters), options.no_certificate);
   }
   if (config.open.enabled) {
     // Inbound handles both formats whatever [seal] formats says: what arrives is the
     // sender's choice. Dispatch by content type; unsigned mail goes the S/MIME way once.
     auto options = open_options(config);
+    options.revocation = out.revocation;
     out.open = std::make_unique<gateway::OpenDispatcher>(
         std::make_unique<gateway::SmimeOpenFilter>(sources, options),
         std::make_unique<gateway::OpenpgpOpenFilter>(sources, options));

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/message_filter.h"
 #include "keys/key_admin.h"
+#include "keys/revocation_checker.h"
 
 namespace mailseal::app {
 
@@ -19,6 +20,10 @@ struct GatewayFilters {
   // [keys.pkcs11]: the token's secret keys (declared before the filters, so it outlives
   // them: the keys it handed out point into its libp11 context).
   std::unique_ptr<keys::KeySource> pkcs11;
+  // [revocation]: the checker, and the sources as the seal side sees them (revoked
+  // certificates hidden); both outlive the filters that point at them.
+  std::shared_ptr<keys::RevocationChecker> revocation;
+  std::vector<std::unique_ptr<keys::KeySource>> checked_sources;
   std::unique_ptr<core::MessageFilter> seal;
   std::unique_ptr<core::MessageFilter> open;
 };

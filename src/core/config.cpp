@@ -388,6 +388,25 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   r.check_unknown(k, "keys", {"pkcs11", "ldap"});
 }
 
+// [revocation] (issue 6). Timeouts are short: mail waits for them at RCPT and DATA.
+void read_revocation(ConfigReader& r, const toml::table& root, RevocationConfig& v) {
+  static const toml::table empty;
+  const toml::table* t = root["revocation"].as_table();
+  const toml::table& s = t ? *t : empty;
+  v.ocsp = choice(r, s, "revocation", "ocsp", v.ocsp, {"off", "soft-fail", "hard-fail"});
+  v.ocsp_timeout = r.get_duration(s, "revocation", "ocsp_timeout", v.ocsp_timeout);
+  if (v.ocsp_timeout.count() < 1 || v.ocsp_timeout > std::chrono::seconds(60))
+    r.error(s.get("ocsp_timeout"), "revocation.ocsp_timeout must be between 1s and 1m");
+  v.ocsp_url = r.get_string(s, "revocation", "ocsp_url", "");
+  if (!v.ocsp_url.empty() && v.ocsp_url.rfind("http://", 0) != 0)
+    r.error(s.get("ocsp_url"), "revocation.ocsp_url must be an http:// URL");
+  v.crl_fetch = r.get_bool(s, "revocation", "crl_fetch", v.crl_fetch);
+  v.crl_timeout = r.get_duration(s, "revocation", "crl_timeout", v.crl_timeout);
+  if (v.crl_timeout.count() < 1 || v.crl_timeout > std::chrono::seconds(60))
+    r.error(s.get("crl_timeout"), "revocation.crl_timeout must be between 1s and 1m");
+  r.check_unknown(s, "revocation");
+}
+
 }  // namespace
 
 std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view text,
@@ -427,8 +446,10 @@ std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view tex
   read_seal_open(r, root, c);
   read_queue(r, root, c.queue);
   read_dns(r, root, c.dns);
-  r.check_unknown(root, "",
-                  {"server", "inside", "outside", "seal", "open", "keys", "queue", "dns"});
+  read_revocation(r, root, c.revocation);
+  r.check_unknown(
+      root, "",
+      {"server", "inside", "outside", "seal", "open", "keys", "queue", "dns", "revocation"});
   if (!r.errors().empty()) return r.errors();
   return c;
 }

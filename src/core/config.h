@@ -158,6 +158,15 @@ struct KeysConfig {
   Pkcs11Config pkcs11;
 };
 
+// [revocation]: CRL downloads and OCSP for S/MIME certificates (keys/revocation_checker.h).
+struct RevocationConfig {
+  std::string ocsp = "soft-fail";  // off | soft-fail | hard-fail
+  std::chrono::seconds ocsp_timeout{5};
+  std::string ocsp_url;   // empty: the responder named in each certificate (AIA)
+  bool crl_fetch = true;  // download CRLs from the certificates' http:// distribution points
+  std::chrono::seconds crl_timeout{10};
+};
+
 struct Config {
   std::filesystem::path file;  // where it was read from
   std::string hostname = "localhost";
@@ -172,6 +181,7 @@ struct Config {
   QueueConfig queue;
   DnsConfig dns;
   KeysConfig keys;
+  RevocationConfig revocation;
 };
 
 struct ConfigError {

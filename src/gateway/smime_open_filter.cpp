@@ -78,6 +78,23 @@ smime::DetachedCms decode_cms_detached(const mime::Source& entity, core::Message
       der.size());
 }
 
+// CRL download and OCSP for a signer whose chain verified (the stored CRLs were already
+// applied by the chain check). Revoked -> the "revoked" verdict and its rule. False when
+// hard-fail left the status unknown: the caller answers 451.
+bool check_signer_revocation(keys::RevocationChecker& checker, smime::Verdict& v,
+                             const std::vector<X509_CRL*>& crls) {
+  keys::RevocationResult r = checker.check(v.signer.get(), v.issuer.get(), crls);
+  if (r.state == keys::Revocation::unavailable) {
+    checker.warn(r.detail);
+    return false;
+  }
+  if (r.state == keys::Revocation::revoked) {
+    v.status = smime::VerdictStatus::revoked;
+    v.reason = "certificate: " + r.detail;
+  }
+  return true;
+}
+
 }  // namespace
 
 core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
@@ -200,6 +217,11 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
           }
           u.current = content;
         }
+      }
+      if (v.status == smime::VerdictStatus::valid && options_.revocation &&
+          !check_signer_revocation(*options_.revocation, v, ctx.crls)) {
+        refuse(451, "4.7.0", "revocation status of the signer unavailable, try again later");
+        break;
       }
       if (v.status == smime::VerdictStatus::bad_signature) {
         refuse(554, "5.7.7", "signature does not match the content");

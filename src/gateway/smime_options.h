@@ -8,7 +8,8 @@
 //              no signature bound to From while the From domain is in require_signature_from
 //              (open; "delivery not authorized, message refused" by local policy, RFC 3463
 //              X.7.1 -- the RFC 7372 codes X.7.20-X.7.26 name DKIM/SPF checks specifically)
-//   451 4.7.0  a key source failed (transient; names the source)
+//   451 4.7.0  a key source failed (transient; names the source), or the revocation status
+//              of a certificate could not be learnt under [revocation] ocsp = "hard-fail"
 #pragma once
 
 #include <ctime>
@@ -17,7 +18,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "crypto/smime/smime.h"
+#include "keys/revocation_checker.h"
 
 namespace mailseal::gateway {
 
@@ -49,6 +53,9 @@ struct OpenOptions {
   std::vector<std::string> require_signature_from;
   std::string trace_header = "X-Mailseal-Verification";
   std::optional<std::time_t> verify_time;  // default: now
+  // CRL downloads and OCSP for signers whose chain is valid ([revocation]); null = only the
+  // stored CRLs (checked during chain verification).
+  std::shared_ptr<keys::RevocationChecker> revocation;
   std::filesystem::path spill_dir = std::filesystem::temp_directory_path();
 };
 

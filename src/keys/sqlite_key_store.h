@@ -123,6 +123,9 @@ class SqliteKeyStore final : public KeySource {
                            const SecretBytes* secret);
     Status add_trust_anchor(X509* cert);
     Status add_crl(X509_CRL* crl);
+    // Deletes the CRLs of the same issuer (by name) older than `crl` (by thisUpdate): a
+    // downloaded CRL supersedes the previous ones, so they do not pile up (revocation_checker).
+    Status supersede_crls(X509_CRL* crl);
     Status set_internal_ca(X509* cert, EVP_PKEY* key, const std::vector<std::string>& domains);
     Result<std::int64_t> remove_address(std::string_view address);
     Result<std::int64_t> remove_fingerprint(std::string_view fingerprint);

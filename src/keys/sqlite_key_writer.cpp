@@ -180,6 +180,19 @@ Status SqliteKeyStore::Writer::add_crl(X509_CRL* crl) {
   return q->run();
 }
 
+Status SqliteKeyStore::Writer::supersede_crls(X509_CRL* crl) {
+  std::int64_t this_update = 0;
+  if (!to_unix(X509_CRL_get0_lastUpdate(crl), this_update)) return fail("CRL has no thisUpdate");
+  crypto::BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), X509_CRL_get_issuer(crl), 0, XN_FLAG_ONELINE);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  auto q = lease_->prepare("DELETE FROM crls WHERE issuer = ?1 AND this_update < ?2");
+  if (!q) return q.take_error();
+  q->bind(1, std::string_view(data, static_cast<std::size_t>(n))).bind(2, this_update);
+  return q->run();
+}
+
 Status SqliteKeyStore::Writer::set_internal_ca(X509* cert, EVP_PKEY* key,
                                                const std::vector<std::string>& domains) {
   if (X509_check_private_key(cert, key) != 1) {

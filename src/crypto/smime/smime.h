@@ -116,6 +116,8 @@ struct Verdict {
   std::string digest_algorithm;                     // "SHA256"
   std::string signature_algorithm;                  // "rsaEncryption", "id-ecPublicKey" ...
   std::string reason;                               // for people and logs
+  // Who issued the signer, from the verified chain (revocation checks need it).
+  X509Ptr issuer;
 };
 
 struct VerifyContext {

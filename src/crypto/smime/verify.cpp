@@ -63,6 +63,8 @@ void check_chain(CMS_ContentInfo* cms, const VerifyContext& ctx, Verdict& v) {
     X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
   int ok = X509_verify_cert(sc.get());
   int err = X509_STORE_CTX_get_error(sc.get());
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(sc.get());
+  if (ok == 1 && chain && sk_X509_num(chain) >= 2) v.issuer = share(sk_X509_value(chain, 1));
   sk_X509_CRL_pop_free(crls, X509_CRL_free);
   if (ok == 1) {
     v.status = VerdictStatus::valid;

@@ -176,5 +176,31 @@ TEST(Config, BadChoiceListsTheAllowedValues) {
             std::string::npos);
 }
 
+TEST(Config, RevocationDefaultsAndChoices) {
+  auto d = std::get<Config>(parse_config(kBase, "/x/m.toml"));
+  EXPECT_EQ(d.revocation.ocsp, "soft-fail");
+  EXPECT_TRUE(d.revocation.crl_fetch);
+  EXPECT_TRUE(d.revocation.ocsp_url.empty());
+  std::string text = std::string(kBase) + R"(
+[revocation]
+ocsp = "hard-fail"
+ocsp_timeout = "3s"
+ocsp_url = "http://ocsp.example.net/"
+crl_fetch = false
+)";
+  auto r = parse_config(text, "/x/m.toml");
+  ASSERT_TRUE(std::holds_alternative<Config>(r));
+  const auto& c = std::get<Config>(r);
+  EXPECT_EQ(c.revocation.ocsp, "hard-fail");
+  EXPECT_EQ(c.revocation.ocsp_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c.revocation.ocsp_url, "http://ocsp.example.net/");
+  EXPECT_FALSE(c.revocation.crl_fetch);
+  auto bad = parse_config(
+      std::string(kBase) + "[revocation]\nocsp = \"sometimes\"\nocsp_url = \"https://x/\"\n",
+      "/x/m.toml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(bad));
+  EXPECT_EQ(std::get<std::vector<ConfigError>>(bad).size(), 2u);
+}
+
 }  // namespace
 }  // namespace mailseal::core

@@ -188,6 +188,35 @@ TEST_F(StoreTest, TrustAnchorsAndCrls) {
   EXPECT_FALSE(err);
 }
 
+// A downloaded CRL replaces the older ones of its issuer; other issuers' CRLs stay.
+TEST_F(StoreTest, NewerCrlSupersedesOlderOfTheSameIssuer) {
+  auto key = generate_key(KeyAlgorithm::p256).value();
+  auto ca = make_ca_certificate(key.get(), "Test CA", {"example.org"}, {kNow, 100}).value();
+  auto other = make_ca_certificate(key.get(), "Other CA", {"example.net"}, {kNow, 100}).value();
+  auto crl_at = [&](X509* issuer, std::int64_t when) {
+    crypto::X509CrlPtr crl(X509_CRL_new());
+    X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer));
+    ASN1_TIME* t = ASN1_TIME_set(nullptr, when);
+    X509_CRL_set1_lastUpdate(crl.get(), t);
+    ASN1_TIME_free(t);
+    X509_CRL_sign(crl.get(), key.get(), EVP_sha256());
+    return crl;
+  };
+  auto old_crl = crl_at(ca.get(), kNow - 86400);
+  auto other_crl = crl_at(other.get(), kNow - 86400);
+  auto new_crl = crl_at(ca.get(), kNow);
+  auto w = store_->begin_write();
+  ASSERT_TRUE(w->add_crl(old_crl.get()));
+  ASSERT_TRUE(w->add_crl(other_crl.get()));
+  ASSERT_TRUE(w->add_crl(new_crl.get()));
+  ASSERT_TRUE(w->supersede_crls(new_crl.get()));
+  ASSERT_TRUE(w->commit());
+  std::optional<SourceError> err;
+  auto crls = store_->crls(err);
+  ASSERT_EQ(crls.size(), 2u);
+  for (const auto& c : crls) EXPECT_NE(X509_CRL_match(c.get(), old_crl.get()), 0);  // gone
+}
+
 TEST_F(StoreTest, ResealAllUnderNewKey) {
   add_secret("alice@example.org", make_identity("alice@example.org"));
   auto next = MasterKey::generate().value();
