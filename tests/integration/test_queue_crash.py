@@ -1,7 +1,12 @@
 """Crash safety of the queue (issue 5 acceptance): while clients send 5,000 messages the
 daemon is killed with SIGKILL several times and restarted. Afterwards every message that
-got a 250 must have reached the sink: zero lost. Duplicates (delivered, but killed before
-the delivery was recorded) are counted and must stay below 0.5 %."""
+got a 250 must have reached the sink: zero lost. Duplicates are counted in two kinds:
+* gateway duplicates: one queued message (one queue id, from the Received header)
+  delivered twice, because the kill came after the next hop's 250 and before the
+  delivery was recorded. This is mailseal's own; it must stay below 0.5 %.
+* sender retries: the kill came after mailseal had queued a message but before the
+  client read the 250, so the client sent it again (RFC 1047; any MTA has them). At most
+  one per client connection per kill; reported, bounded by that."""
 
 import collections
 import re
@@ -91,12 +96,19 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path):
         stop.set()
         gw.stop()
         sink.stop()
-    counts = collections.Counter(m for msg in sink.messages
-                                 for m in re.findall(rb"X-Token: (T\d+)", msg["data"]))
-    lost = [t for t in acked if counts[t.encode()] == 0]
-    duplicates = sum(n - 1 for n in counts.values() if n > 1)
-    rate = duplicates / TOTAL
+    copies = collections.defaultdict(list)  # token -> queue id of each delivered copy
+    for msg in sink.messages:
+        token = re.search(rb"X-Token: (T\d+)", msg["data"])
+        qid = re.search(rb" id ([0-9A-Z.\-]+)", msg["data"])
+        if token:
+            copies[token.group(1)].append(qid.group(1) if qid else b"?")
+    lost = [t for t in acked if not copies[t.encode()]]
+    gateway_dups = sum(len(ids) - len(set(ids)) for ids in copies.values())
+    sender_retries = sum(len(set(ids)) - 1 for ids in copies.values())
+    rate = gateway_dups / TOTAL
     print(f"\ncrash test: {TOTAL} acknowledged, {KILLS} SIGKILLs, {len(lost)} lost, "
-          f"{duplicates} duplicates ({rate:.2%}), {time.time() - started:.0f} s")
+          f"{gateway_dups} gateway duplicates ({rate:.2%}), {sender_retries} sender retries, "
+          f"{time.time() - started:.0f} s")
     assert lost == []
-    assert rate < 0.005, f"{duplicates} duplicates ({rate:.2%})"
+    assert rate < 0.005, f"{gateway_dups} gateway duplicates ({rate:.2%})"
+    assert sender_retries <= CLIENTS * KILLS
