@@ -96,14 +96,7 @@ Result<CertificateInfo> KeyAdmin::generate(std::string_view address,
     return st.take_error();
   }
   if (auto st = w->commit(); !st) return st.take_error();
-  CertificateInfo info;
-  info.address = addr;
-  info.algorithm = key_algorithm(key->get());
-  info.fingerprint = fingerprint(cert->get());
-  to_unix(X509_get0_notBefore(cert->get()), info.not_before);
-  to_unix(X509_get0_notAfter(cert->get()), info.not_after);
-  info.has_secret = true;
-  return info;
+  return certificate_info(addr, cert->get(), key->get(), /*has_secret=*/true);
 }
 
 Result<std::vector<std::string>> KeyAdmin::import(std::string_view file,

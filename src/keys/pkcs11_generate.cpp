@@ -236,14 +236,8 @@ Result<CertificateInfo> generate_in_token(KeyAdmin& admin, const Pkcs11Settings&
   if (auto st = w->add_certificate(addr, cert->get()); !st) return undo(st.take_error());
   if (auto st = w->commit(); !st) return undo(st.take_error());
 
-  CertificateInfo info;
-  info.address = addr;
-  info.algorithm = key_algorithm(key->get());
-  info.fingerprint = fingerprint(cert->get());
-  to_unix(X509_get0_notBefore(cert->get()), info.not_before);
-  to_unix(X509_get0_notAfter(cert->get()), info.not_after);
-  info.has_secret = false;  // not in the store: in the token
-  return info;
+  // not in the store: in the token
+  return certificate_info(addr, cert->get(), key->get(), /*has_secret=*/false);
 }
 
 }  // namespace mailseal::keys

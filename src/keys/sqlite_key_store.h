@@ -47,6 +47,11 @@ struct CertificateInfo {
   std::vector<std::string> user_ids;  // OpenPGP: the key's valid user IDs (filled by KeyAdmin)
 };
 
+// The listing entry of an S/MIME certificate (defined in x509_util.cpp); key is the
+// certificate's key pair, wherever it lives (the store or a token).
+CertificateInfo certificate_info(const std::string& address, X509* cert, EVP_PKEY* key,
+                                 bool has_secret);
+
 // One OpenPGP certificate as filed under an address (KeyAdmin derives it with RNP; the
 // store only keeps it). not_after is the primary key's expiry (kNoExpiry when none), or
 // not_before when the key is revoked, so date-filtered lookups never return it.

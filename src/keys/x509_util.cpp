@@ -2,6 +2,8 @@
 
 #include "keys/x509_util.h"
 
+#include "keys/sqlite_key_store.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -182,6 +184,18 @@ std::vector<crypto::X509Ptr> chain_from_der(std::string_view der) {
     out.push_back(std::move(c));
   }
   return out;
+}
+
+CertificateInfo certificate_info(const std::string& address, X509* cert, EVP_PKEY* key,
+                                 bool has_secret) {
+  CertificateInfo info;
+  info.address = address;
+  info.algorithm = key_algorithm(key);
+  info.fingerprint = fingerprint(cert);
+  to_unix(X509_get0_notBefore(cert), info.not_before);
+  to_unix(X509_get0_notAfter(cert), info.not_after);
+  info.has_secret = has_secret;
+  return info;
 }
 
 }  // namespace mailseal::keys

@@ -154,7 +154,6 @@ net::awaitable<void> Scheduler::loop() {
       if (it == entries_.end()) continue;
       it->second.in_flight = true;
       ++in_flight_;
-      ++in_flight_count_;
       // Each attempt on a strand of its own: the next hop's Transport runs a watchdog
       // coroutine on the same executor, which must never run beside the attempt.
       asio::co_spawn(asio::make_strand(io_), attempt(id), asio::detached);
@@ -170,7 +169,6 @@ net::awaitable<void> Scheduler::loop() {
 
 void Scheduler::finish(const std::string& id, bool keep, std::int64_t next_attempt) {
   --in_flight_;
-  --in_flight_count_;
   auto it = entries_.find(id);
   if (it != entries_.end()) {
     if (keep) {

@@ -55,7 +55,6 @@ class Scheduler {
   void rescan();
   // No new attempts; attempts in flight go on until the io_context stops.
   void stop();
-  std::size_t in_flight() const { return in_flight_count_.load(); }
 
  private:
   struct Entry {
@@ -98,7 +97,6 @@ class Scheduler {
   std::set<std::pair<std::int64_t, std::string>> due_;
   std::map<std::string, Destination> destinations_;
   std::size_t in_flight_ = 0;
-  std::atomic<std::size_t> in_flight_count_{0};
 };
 
 }  // namespace mailseal::queue

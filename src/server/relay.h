@@ -40,7 +40,6 @@ class Relay {
                                      std::string id);
   core::MessageFilter* filter() const { return filter_; }
   std::string describe() const;
-  delivery::NextHop& next_hop() { return *next_hop_; }
 
  private:
   // Queue mode: write the copies durably, answer 250 with the queue ids (or 452 4.3.1).
