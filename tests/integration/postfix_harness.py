@@ -135,7 +135,8 @@ class Postfix:
         self.queue = self.dir / "queue"
         self.data = self.dir / "data"
         self.maillog = self.dir / "maillog"
-        self.port = port or free_port()
+        self.fixed_port = port is not None
+        self._port = port or free_port()
         self.relayhost = relayhost
         self.started = False
         settings = {
@@ -181,6 +182,14 @@ class Postfix:
         settings.update(main or {})
         self.settings = settings
 
+    @property
+    def port(self):
+        # Whoever reads the port before start() (to point a next hop at this instance)
+        # relies on it: start() may then no longer move to another one.
+        if not self.started:
+            self.fixed_port = True
+        return self._port
+
     # -- lifecycle ------------------------------------------------------------------
 
     def write_config(self):
@@ -191,7 +200,7 @@ class Postfix:
         self.data.mkdir(mode=0o700, exist_ok=True)
         os.chown(self.data, pwd.getpwnam("postfix").pw_uid, grp.getgrnam("postfix").gr_gid)
         (self.etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in self.settings.items()))
-        (self.etc / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{self.port}"))
+        (self.etc / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{self._port}"))
         self.maillog.touch()
 
     def postfix(self, *args, check=True, timeout=60):
@@ -203,15 +212,28 @@ class Postfix:
         return r
 
     def start(self):
-        self.write_config()
-        self.started = True  # from here on, stop() has something to clean up
-        # `start` runs the integrity check first (postfix-script check-fatal), which
-        # creates the queue subdirectories with their owners; no separate `check`.
-        self.postfix("start")
+        # free_port() only checks that the port is free now: a test running in parallel
+        # can draw and bind the same one before our master does. `postfix start` waits
+        # for the master (master -w) and fails with its "bind ... Address already in use";
+        # then the instance is started again on another port (unless the caller chose it).
+        for attempt in range(5):
+            self.write_config()
+            self.started = True  # from here on, stop() has something to clean up
+            # `start` runs the integrity check first (postfix-script check-fatal), which
+            # creates the queue subdirectories with their owners; no separate `check`.
+            try:
+                self.postfix("start")
+                break
+            except RuntimeError as e:
+                if self.fixed_port or attempt == 4 or "Address already in use" not in str(e):
+                    raise
+                self._kill()
+                self.maillog.write_text("")
+                self._port = free_port()
         try:
-            wait_port(self.port, timeout=20)
+            wait_port(self._port, timeout=20)
         except TimeoutError:
-            raise RuntimeError(f"Postfix {self.name} does not listen on {self.port}:\n{self.log()}")
+            raise RuntimeError(f"Postfix {self.name} does not listen on {self._port}:\n{self.log()}")
         return self
 
     def master_pid(self):
@@ -257,30 +279,35 @@ class Postfix:
         """Stops the instance (postfix stop, then SIGKILL for anything left of it) and
         removes its directory, keeping a copy of the maillog in `base`. Idempotent;
         safe to call when start() failed half-way."""
-        if self.started:
-            self.started = False
-            master = self.master_pid()
-            try:
-                self.postfix("stop", check=False, timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            deadline = time.time() + 5
-            while master and self._alive(master) and time.time() < deadline:
-                time.sleep(0.05)
-            leftovers = set(self._our_processes(master))
-            if master and self._alive(master):
-                leftovers.add(master)
-            for pid in leftovers:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        self._kill()
         if self.dir.exists():
             if self.maillog.exists():
                 shutil.copyfile(self.maillog, self.base / f"postfix-{self.name}.maillog")
             shutil.rmtree(self.dir, ignore_errors=True)
         if self.link.is_symlink():
             self.link.unlink()
+
+    def _kill(self):
+        """Stops this instance's processes (postfix stop, then SIGKILL for the rest)."""
+        if not self.started:
+            return
+        self.started = False
+        master = self.master_pid()
+        try:
+            self.postfix("stop", check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.time() + 5
+        while master and self._alive(master) and time.time() < deadline:
+            time.sleep(0.05)
+        leftovers = set(self._our_processes(master))
+        if master and self._alive(master):
+            leftovers.add(master)
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def __enter__(self):
         return self.start()

@@ -46,15 +46,20 @@ def chain(tmp_path_factory):
     outside listener. Shared by the tests of this module that need everything up."""
     base = tmp_path_factory.mktemp("postfix-chain")
     sink = Postfix(base, "sink")
-    gw = Mailseal(base, inside='max_message_size = "50M"', outside='max_message_size = "50M"',
-                  inside_next_hop=smtp_next_hop(sink.port), outside_next_hop=smtp_next_hop(sink.port))
-    lan = Postfix(base, "lan", relayhost=f"[127.0.0.1]:{gw.inside_port}")
-    # The Internet peer: bounces for its own users (peer.test) are discarded locally.
-    peer = Postfix(base, "peer", relayhost=f"[127.0.0.1]:{gw.outside_port}",
-                   main={"transport_maps": "inline:{ peer.test=discard: }"})
+    lan = peer = None
     started = []
     try:
-        for part in (sink, gw, lan, peer):
+        # The sink first: its port (which the gateway's configuration names) is known
+        # for sure only once it listens.
+        sink.start()
+        started.append(sink)
+        gw = Mailseal(base, inside='max_message_size = "50M"', outside='max_message_size = "50M"',
+                      inside_next_hop=smtp_next_hop(sink.port), outside_next_hop=smtp_next_hop(sink.port))
+        lan = Postfix(base, "lan", relayhost=f"[127.0.0.1]:{gw.inside_port}")
+        # The Internet peer: bounces for its own users (peer.test) are discarded locally.
+        peer = Postfix(base, "peer", relayhost=f"[127.0.0.1]:{gw.outside_port}",
+                       main={"transport_maps": "inline:{ peer.test=discard: }"})
+        for part in (gw, lan, peer):
             part.start()
             started.append(part)
         yield SimpleNamespace(sink=sink, gw=gw, lan=lan, peer=peer, base=base)
@@ -62,7 +67,8 @@ def chain(tmp_path_factory):
         for part in reversed(started):
             part.stop()
         for pf in (sink, lan, peer):
-            pf.stop()  # removes the directory of an instance that failed to start
+            if pf is not None:
+                pf.stop()  # removes the directory of an instance that failed to start
 
 
 # -- helpers ----------------------------------------------------------------------------
