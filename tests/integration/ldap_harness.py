@@ -83,10 +83,11 @@ class Person:
 
 
 class Slapd:
-    def __init__(self, tmp: Path, people=(), tls=False):
+    def __init__(self, tmp: Path, people=(), tls=False, port=None):
+        """port: chosen by the caller when a configuration had to name it earlier."""
         self.dir = Path(tmp)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         # tls: a test CA (ca.pem) and a server certificate for 127.0.0.1 (IP SAN), used
         # for StartTLS on `url` and for LDAPS on `ldaps_url`.

@@ -17,6 +17,12 @@ EnvelopedData, no plaintext line of the body, not even inside the base64); a Bcc
 recipient gets its own copy encrypted only to its own key and the To copy names no Bcc;
 a recipient without certificate is refused at RCPT (550 5.7.1), so Postfix A bounces only
 that one and the others are delivered.
+
+Every test runs twice (issue 6 acceptance): with every key in each gateway's own store
+("store"), and with the users' secret keys generated inside a PKCS#11 token (SoftHSM2, one
+token per organisation) and the correspondents' certificates only in a directory server
+(slapd), none in either store ("token+directory"): then the stores hold only each
+organisation's internal CA and the other's CA certificate as trust anchor.
 """
 
 import base64
@@ -26,6 +32,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -36,7 +43,9 @@ import pytest
 
 from dovecot_harness import Dovecot, dovecot_unavailable
 from harness import MAILSEAL_BIN, Mailseal, SmtpClient, free_port
+from ldap_harness import Person, Slapd, ldap_unavailable
 from postfix_harness import Postfix, postfix_unavailable, swaks
+from softhsm_harness import SoftHsm, softhsm_unavailable
 
 OPENSSL = shutil.which("openssl")
 
@@ -195,17 +204,56 @@ def smtp_hop(port):
 USERS_B = {"bob@b.example": "bob-pw", "carol@b.example": "carol-pw", "nocert@b.example": "nocert-pw"}
 
 
-@pytest.fixture(scope="module")
-def orgs(tmp_path_factory):
+TOKEN_PIN = "e2e-user-pin-4321"
+
+
+@pytest.fixture(scope="module", params=["store", "token+directory"])
+def orgs(request, tmp_path_factory):
+    """The two organisations, keys in the stores or in tokens + a directory (see above)."""
+    if request.param == "token+directory":
+        why = softhsm_unavailable() or ldap_unavailable()
+        if why:
+            pytest.skip(f"token+directory variant needs: {why}")
     base = tmp_path_factory.mktemp("smime-e2e")
+    hsm = None
+    saved_conf = os.environ.get("SOFTHSM2_CONF")
+    if request.param == "token+directory":
+        # One SoftHSM2 configuration, one token per organisation; the daemons and the
+        # CLI find it through SOFTHSM2_CONF, set for the life of this fixture.
+        hsm = SoftHsm(base / "hsm")
+        os.environ["SOFTHSM2_CONF"] = str(hsm.conf)
+    try:
+        yield from _orgs(base, hsm, request.param)
+    finally:
+        if saved_conf is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved_conf
+
+
+def _orgs(base, hsm, variant):
     dovecot_b = Dovecot(base, "b", USERS_B)
     gw_a_tmp, gw_b_tmp = base / "mailseal-a", base / "mailseal-b"
     gw_a_tmp.mkdir()
     gw_b_tmp.mkdir()
+    extra = {"a.example": "[seal]\n[open]\n", "b.example": "[seal]\n[open]\n"}
+    slapd = None
+    if hsm:
+        # The directory's port is fixed now (the gateways' configurations name it); its
+        # entries are loaded once the certificates exist, before it starts.
+        slapd_dir = base / "slapd"
+        slapd_port = free_port()
+        for domain in extra:
+            label = f"token-{domain}"
+            hsm.init_token(label, TOKEN_PIN)
+            pin = hsm.pin_file(f"pin-{domain}", TOKEN_PIN)
+            extra[domain] += (f'[keys]\nsources = ["store", "ldap"]\n\n[keys.ldap]\n'
+                              f'url = "ldap://127.0.0.1:{slapd_port}"\nbase_dn = "dc=example,dc=org"\n'
+                              f'timeout = "5s"\n\n' + hsm.config(label, pin))
     # Ports are chosen at construction, so the wiring can be done before anything runs.
-    gw_b = org_gateway(gw_b_tmp, "b.example", outside_next_hop=dovecot_b.next_hop())
+    gw_b = org_gateway(gw_b_tmp, "b.example", outside_next_hop=dovecot_b.next_hop(), extra=extra["b.example"])
     hop_ab = CaptureProxy(gw_b.outside_port)
-    gw_a = org_gateway(gw_a_tmp, "a.example", inside_next_hop=smtp_hop(hop_ab.port))
+    gw_a = org_gateway(gw_a_tmp, "a.example", inside_next_hop=smtp_hop(hop_ab.port), extra=extra["a.example"])
     hop_ba = CaptureProxy(gw_a.outside_port)
     text = gw_b.config_path.read_text()
     gw_b.config_path.write_text(text.replace(f'path = "{gw_b.tmp}/outbound"',
@@ -226,25 +274,44 @@ def orgs(tmp_path_factory):
         keys(gw, "init")
         keys(gw, "ca", "init", "--domain", domain, "--algorithm", "rsa2048", "--name", f"{domain} internal CA")
         for user, alg in users.items():
-            keys(gw, "generate", f"{user}@{domain}", "--algorithm", alg)
+            keys(gw, "generate", f"{user}@{domain}", "--algorithm", alg, *(["--token"] if hsm else []))
             keys(gw, "export", f"{user}@{domain}", "--out", exchange / f"{user}@{domain}.pem")
         keys(gw, "ca", "export", "--out", exchange / f"{domain}-ca.pem")
-    for user in ("bob", "carol"):  # B's correspondents' certificates into A's store
-        keys(gw_a, "import", exchange / f"{user}@b.example.pem")
+    if hsm:
+        # The correspondents' certificates go into the directory only.
+        people = [Person(addr.split("@")[0] + "-" + addr.split("@")[1].split(".")[0], addr,
+                         **{"userCertificate;binary": [pem_to_der(exchange / f"{addr}.pem")]})
+                  for addr in ("alice@a.example", "erin@a.example", "bob@b.example", "carol@b.example")]
+        slapd = Slapd(slapd_dir, people, port=slapd_port)
+    else:
+        for user in ("bob", "carol"):  # B's correspondents' certificates into A's store
+            keys(gw_a, "import", exchange / f"{user}@b.example.pem")
+        # And the reverse, for the reply.
+        for user in ("alice", "erin"):
+            keys(gw_b, "import", exchange / f"{user}@a.example.pem")
     keys(gw_b, "import", exchange / "a.example-ca.pem")  # A's CA: a trust anchor at B
-    # And the reverse, for the reply.
-    for user in ("alice", "erin"):
-        keys(gw_b, "import", exchange / f"{user}@a.example.pem")
     keys(gw_a, "import", exchange / "b.example-ca.pem")
     assert "a.example internal CA" in keys(gw_b, "list", "--anchors")
+    if hsm:
+        # No store holds a secret key (they are in the tokens) or a correspondent's
+        # certificate (those are in the directory). `generate --token` files the new
+        # certificate of the organisation's own user in its store as well, for listing.
+        for gw, own in ((gw_a, "a.example"), (gw_b, "b.example")):
+            db = sqlite3.connect(gw.state / "keys.db")
+            try:
+                assert db.execute("SELECT count(*) FROM secret_keys").fetchone()[0] == 0
+                addresses = {r[0] for r in db.execute("SELECT address FROM certificates")}
+                assert addresses and all(a.endswith("@" + own) for a in addresses), addresses
+            finally:
+                db.close()
 
     parts = []
     try:
-        for part in (dovecot_b, hop_ab, hop_ba, gw_b, gw_a, postfix_a):
+        for part in ([slapd] if slapd else []) + [dovecot_b, hop_ab, hop_ba, gw_b, gw_a, postfix_a]:
             parts.append(part)
             part.start()
         yield SimpleNamespace(a=gw_a, b=gw_b, pf=postfix_a, dovecot=dovecot_b, hop=hop_ab, hop_back=hop_ba,
-                              exchange=exchange, base=base)
+                              exchange=exchange, base=base, variant=variant, slapd=slapd)
     finally:
         for part in reversed(parts):
             part.stop()
@@ -292,6 +359,11 @@ def find_by_msgid(dovecot, user, msgid, timeout=30):
         if time.time() > deadline:
             raise TimeoutError(f"{user}: no message {msgid}\n{dovecot.log()[-3000:]}")
         time.sleep(0.2)
+
+
+def pem_to_der(pem: Path) -> bytes:
+    return subprocess.run([OPENSSL, "x509", "-in", str(pem), "-outform", "DER"], capture_output=True,
+                          check=True, timeout=60).stdout
 
 
 def fingerprint(pem):
@@ -361,6 +433,11 @@ def test_postfix_a_to_dovecot_b_sealed_on_the_internet_hop(orgs, tmp_path):
                         rf"fingerprint=sha256:{fpr}; digest=\S+; signature=\S+", trace, re.I), trace
     assert got["Subject"] == "Quarterly figures"
     assert got["From"] == "Alice <alice@a.example>" and got["To"] == "Bob <bob@b.example>"
+    if orgs.variant == "token+directory":
+        # Bob's certificate came from the directory, not from A's store.
+        out = keys(orgs.a, "lookup", "bob@b.example")
+        bob_fpr = fingerprint(orgs.exchange / "bob@b.example.pem")
+        assert re.search(rf"S/MIME: {bob_fpr} from ldap ", out, re.I), out
     assert got.get_content_type() == "text/plain"
     assert got.get_payload().replace("\r\n", "\n") == "".join(line + "\n" for line in BODY)
     # The Received chain shows the path: Postfix A, mailseal A, mailseal B, Dovecot.
