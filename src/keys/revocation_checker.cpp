@@ -6,6 +6,7 @@
 
 #include "keys/http_fetch.h"
 #include "keys/ocsp.h"
+#include "keys/signature_cache.h"
 
 namespace mailseal::keys {
 namespace {
@@ -40,10 +41,7 @@ std::optional<std::time_t> to_time(const ASN1_TIME* t) {
 // Issued by `issuer` and signed with its key: only such a CRL is believed.
 bool crl_from(X509_CRL* crl, X509* issuer) {
   if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) return false;
-  EVP_PKEY* key = X509_get0_pubkey(issuer);
-  bool ok = key && X509_CRL_verify(crl, key) == 1;
-  ERR_clear_error();
-  return ok;
+  return SignatureCache::shared().verify_crl(crl, issuer);
 }
 
 // DER, as RFC 5280 4.2.1.13 requires of an http:// distribution point.
@@ -59,8 +57,7 @@ crypto::X509CrlPtr parse_crl(const std::string& bytes) {
 X509* find_issuer(X509* cert, const std::vector<X509*>& candidates) {
   for (X509* c : candidates) {
     if (!c || X509_check_issued(c, cert) != X509_V_OK) continue;
-    EVP_PKEY* key = X509_get0_pubkey(c);
-    if (key && X509_verify(cert, key) == 1) return c;
+    if (SignatureCache::shared().verify_cert(cert, c)) return c;
   }
   ERR_clear_error();
   return nullptr;

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Instructions per message of one mailseal path, under callgrind (load-independent).
+
+    python3 bench/profile.py --bin build/src/mailseal --loadgen build/bench/mailseal-loadgen \
+        --alg rsa --direction seal -n 50 [--out cg.out] [--top 25]
+
+Sets up the same keys and messages as bench/run.py (its functions are reused), starts
+`mailseal serve` under `valgrind --tool=callgrind`, sends 10 warm-up messages (caches
+filled, connections made), zeroes the counters, sends N messages of 10 KB to 1 recipient
+over one session and prints the daemon's instructions per message, then the functions
+with the most inclusive cost (callgrind_annotate). Instruction counts do not depend on
+what else the machine is doing, so two builds can be compared on a busy machine where
+messages per second cannot. --alg: rsa, ec (S/MIME), pgp, pgprsa (OpenPGP).
+"""
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as B  # noqa: E402  (bench/run.py: keys_setup, Gateway, loadgen ...)
+
+
+def total_instructions(out_file):
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", str(out_file)], capture_output=True,
+                       text=True, check=True)
+    m = re.search(r"^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", r.stdout, re.M)
+    if not m:
+        raise RuntimeError("callgrind_annotate printed no PROGRAM TOTALS")
+    return int(m.group(1).replace(",", "")), r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/src/mailseal")
+    ap.add_argument("--loadgen", default="build/bench/mailseal-loadgen")
+    ap.add_argument("--alg", default="rsa", choices=["rsa", "ec", "pgp", "pgprsa"])
+    ap.add_argument("--direction", default="seal", choices=["seal", "open"])
+    ap.add_argument("-n", type=int, default=50, help="messages profiled (after 10 warm-up ones)")
+    ap.add_argument("--out", default=None, help="keep the callgrind output here")
+    ap.add_argument("--top", type=int, default=25, help="functions listed by inclusive cost")
+    a = ap.parse_args()
+
+    class Args:
+        quick = True
+        runs = 1
+        bin = a.bin
+        loadgen = a.loadgen
+
+    ctx = B.Ctx(Args)
+    out = Path(a.out).resolve() if a.out else ctx.work / "callgrind.out"
+    real_bin = ctx.bin
+    # Only the daemon runs under valgrind; `mailseal keys` (setup) runs as it is.
+    wrapper = ctx.work / "mailseal-under-callgrind"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = serve ]; then exec valgrind --tool=callgrind '
+                       f'--callgrind-out-file={out} {real_bin} "$@"; fi\nexec {real_bin} "$@"\n')
+    wrapper.chmod(0o755)
+    try:
+        B.messages_setup(ctx)
+        state = B.keys_setup(ctx, a.alg)
+        if a.direction == "open":
+            B.seal_inputs(ctx, a.alg)
+            msg = ctx.sealed[(a.alg, "10k", 1)]
+        else:
+            msg = ctx.msgs[("plain", 1)]
+        sink = B.Sink(ctx.work)
+        ctx.bin = wrapper
+        wait = B.wait_port
+        B.wait_port = lambda port, proc=None, timeout=20.0: wait(port, proc, 180.0)  # valgrind starts slowly
+        gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
+                       open_=a.direction == "open",
+                       formats=B.seal_formats(a.alg) if a.direction == "seal" else None)
+        B.wait_port = wait
+        port = gw.inside if a.direction == "seal" else gw.outside
+        B.loadgen(ctx, port, 1, 10, str(msg) + ".crlf", timeout=600)
+        subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
+        r = B.loadgen(ctx, port, 1, a.n, str(msg) + ".crlf", timeout=1800)
+        B.PROCS.stop(gw.proc, grace=120)
+        sink.stop()
+        # After -z the daemon dumps a part file for the zeroed interval and one at exit.
+        parts = sorted(out.parent.glob(out.name + "*"))
+        final = [p for p in parts if p != out and p.name.startswith(out.name + ".")] or [out]
+        total, _ = total_instructions(final[-1])
+        print(f"{a.direction} {a.alg} 10 KB 1 rcpt: {total / a.n / 1e6:.2f} M instructions per message "
+              f"({a.n} messages; {r['msgs_per_s']:.1f} msgs/s under callgrind)")
+        annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(final[-1])],
+                                   capture_output=True, text=True, check=True).stdout
+        rows = [line for line in annotated.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
+        for line in rows[:a.top]:
+            print(line[:200])
+        print(f"callgrind output: {final[-1]}")
+    finally:
+        B.PROCS.stop_all()
+
+
+if __name__ == "__main__":
+    main()
