@@ -1,5 +1,6 @@
 // Exact-byte builders for S/MIME structures (multipart/signed, application/pkcs7-mime)
 // and the multipart/signed locator: the signed bytes are never re-serialised.
+#include <cstdint>
 #include <cstring>
 #include <random>
 
@@ -95,9 +96,14 @@ SignedParts locate_signed_parts(const Source& body, const std::string& boundary)
 }
 
 std::string make_boundary() {
-  std::random_device rd;  // getrandom(2) on Linux
+  // Seeded once per thread from getrandom(2): a std::random_device per call showed as
+  // 1.5 % of the daemon's CPU. A boundary must not occur in the content, not be secret.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   unsigned char r[16];
-  for (unsigned char& c : r) c = static_cast<unsigned char>(rd());
+  for (int i = 0; i < 16; i += 8) {
+    std::uint64_t v = rng();
+    for (int j = 0; j < 8; ++j) r[i + j] = static_cast<unsigned char>(v >> (8 * j));
+  }
   static const char* hex = "0123456789abcdef";
   std::string b = "=_mailseal_";
   for (unsigned char c : r) {
