@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--alg", default="rsa", choices=["rsa", "ec", "pgp", "pgprsa"])
     ap.add_argument("--direction", default="seal", choices=["seal", "open"])
     ap.add_argument("-n", type=int, default=50, help="messages profiled (after 10 warm-up ones)")
+    ap.add_argument("--size-mb", type=int, default=0,
+                    help="a message of this many MiB instead of 10 KB (1 warm-up message, n counted)")
     ap.add_argument("--out", default=None, help="keep the callgrind output here")
     ap.add_argument("--top", type=int, default=25, help="functions listed by inclusive cost")
     a = ap.parse_args()
@@ -59,7 +61,12 @@ def main():
     try:
         B.messages_setup(ctx)
         state = B.keys_setup(ctx, a.alg)
-        if a.direction == "open":
+        if a.size_mb and a.direction == "open":
+            B.seal_inputs(ctx, a.alg, [a.size_mb])
+            msg = ctx.sealed[(a.alg, f"{a.size_mb}m", 1)]
+        elif a.size_mb:
+            msg = B.large_message(ctx, a.size_mb)
+        elif a.direction == "open":
             B.seal_inputs(ctx, a.alg)
             msg = ctx.sealed[(a.alg, "10k", 1)]
         else:
@@ -69,11 +76,11 @@ def main():
         wait = B.wait_port
         B.wait_port = lambda port, proc=None, timeout=20.0: wait(port, proc, 180.0)  # valgrind starts slowly
         gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
-                       open_=a.direction == "open",
+                       open_=a.direction == "open", max_size="400M",
                        formats=B.seal_formats(a.alg) if a.direction == "seal" else None)
         B.wait_port = wait
         port = gw.inside if a.direction == "seal" else gw.outside
-        B.loadgen(ctx, port, 1, 10, str(msg) + ".crlf", timeout=600)
+        B.loadgen(ctx, port, 1, 1 if a.size_mb else 10, str(msg) + ".crlf", timeout=1800)
         subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
         r = B.loadgen(ctx, port, 1, a.n, str(msg) + ".crlf", timeout=1800)
         B.PROCS.stop(gw.proc, grace=120)
@@ -82,7 +89,9 @@ def main():
         parts = sorted(out.parent.glob(out.name + "*"))
         final = [p for p in parts if p != out and p.name.startswith(out.name + ".")] or [out]
         total, _ = total_instructions(final[-1])
-        print(f"{a.direction} {a.alg} 10 KB 1 rcpt: {total / a.n / 1e6:.2f} M instructions per message "
+        size = f"{a.size_mb} MiB" if a.size_mb else "10 KB"
+        per_byte = f", {total / a.n / (a.size_mb * 1048576):.1f} per plaintext byte" if a.size_mb else ""
+        print(f"{a.direction} {a.alg} {size} 1 rcpt: {total / a.n / 1e6:.2f} M instructions per message{per_byte} "
               f"({a.n} messages; {r['msgs_per_s']:.1f} msgs/s under callgrind)")
         annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(final[-1])],
                                    capture_output=True, text=True, check=True).stdout

@@ -76,7 +76,7 @@ core::FilterResult FormatRouter::process(const core::Envelope& envelope,
       return failure(550, "5.7.1", "no S/MIME certificate or OpenPGP key for " + keyless.front());
     // Sign-only / plain: the format the sender can sign in first (the From address).
     std::size_t chosen = 0;
-    mime::Entity msg = mime::parse_entity(source_of(body), {}, false);
+    mime::Entity msg = mime::parse_header_block(source_of(body));
     std::string from_value;
     for (const auto& h : msg.headers)
       if (strcasecmp(h.name.c_str(), "From") == 0) from_value = h.value;

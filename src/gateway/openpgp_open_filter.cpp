@@ -340,7 +340,7 @@ core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
 core::FilterResult OpenDispatcher::process(const core::Envelope& envelope,
                                            const core::ClientInfo& client,
                                            const core::MessageBody& body) {
-  mime::Entity top = mime::parse_entity(source_of(body), {}, false);
+  mime::Entity top = mime::parse_header_block(source_of(body));
   if (openpgp_ && top.ok && classify_pgp(source_of(body), top) != PgpKind::none)
     return openpgp_->process(envelope, client, body);
   return smime_->process(envelope, client, body);

@@ -51,7 +51,7 @@ std::optional<smtp::Reply> OpenpgpSealFilter::check_recipient(const core::Envelo
 core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
                                               const core::ClientInfo&,
                                               const core::MessageBody& body) {
-  mime::Entity msg = mime::parse_entity(source_of(body), {}, false);
+  mime::Entity msg = mime::parse_header_block(source_of(body));
   if (!msg.ok) return refuse(554, "5.6.0", "message cannot be parsed: " + msg.error);
   auto from = mime::header_addresses(header_value(msg, "From"));
   if (from.size() != 1) return refuse(550, "5.7.1", "message needs exactly one From address");

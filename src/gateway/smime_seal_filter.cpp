@@ -2,6 +2,7 @@
 #include "gateway/smime_seal_filter.h"
 #include "gateway/copy_plan.h"
 
+#include <filesystem>
 #include <map>
 
 #include "gateway/body_io.h"
@@ -25,28 +26,41 @@ core::FilterResult source_failure(const keys::SourceError& e) {
   return refuse(451, "4.7.0", "key source " + e.source + " unavailable, try again later");
 }
 
-// The signed entity: multipart/signed around the canonical entity, or opaque signed-data.
+// The signed entity. Opaque signed-data is written whole into `pieces.opaque`. A
+// multipart/signed (the default) is not copied: the signature is made over the canonical
+// entity, and the result is read in place as head + entity + middle, signature and tail
+// (`source`), so a 100 MB message is not written and read once more.
+struct SignedEntity {
+  core::MessageBody head;
+  core::MessageBody tail;  // middle delimiter, base64 signature, close delimiter
+  core::MessageBody opaque;
+  mime::Source source;
+  explicit SignedEntity(const std::filesystem::path& spill)
+      : head(spill), tail(spill), opaque(spill) {}
+};
+
 bool build_signed(const core::MessageBody& entity, const keys::SecretKeyRecord& key, bool opaque,
-                  core::MessageBody& out, std::string& why) {
+                  SignedEntity& out, std::string& why) {
   smime::SignerKey signer{key.cert.get(), key.key.get(), {}};
   for (const auto& c : key.chain) signer.chain.push_back(c.get());
   crypto::BioPtr in = read_bio(source_of(entity));
   if (opaque) {
-    out.append(mime::pkcs7_mime_headers(mime::SmimeKind::signed_data));
-    crypto::BioPtr b64 = base64_into(out);
+    out.opaque.append(mime::pkcs7_mime_headers(mime::SmimeKind::signed_data));
+    crypto::BioPtr b64 = base64_into(out.opaque);
     smime::Status s = smime::sign(in.get(), b64.get(), signer, {true});
     why = s.reason;
-    return s.ok() && out.ok();
+    out.source = source_of(out.opaque);
+    return s.ok() && out.opaque.ok();
   }
   std::string boundary = mime::make_boundary();
-  out.append(mime::signed_multipart_head(boundary));
-  copy_into(source_of(entity), out);
-  out.append(mime::signed_multipart_middle(boundary));
-  crypto::BioPtr b64 = base64_into(out);
+  out.head.append(mime::signed_multipart_head(boundary));
+  out.tail.append(mime::signed_multipart_middle(boundary));
+  crypto::BioPtr b64 = base64_into(out.tail);
   smime::Status s = smime::sign(in.get(), b64.get(), signer, {false});
-  out.append(mime::signed_multipart_tail(boundary));
+  out.tail.append(mime::signed_multipart_tail(boundary));
   why = s.reason;
-  return s.ok() && out.ok();
+  out.source = mime::concat_source({source_of(out.head), source_of(entity), source_of(out.tail)});
+  return s.ok() && out.tail.ok();
 }
 
 }  // namespace
@@ -63,7 +77,7 @@ std::optional<smtp::Reply> SmimeSealFilter::check_recipient(const core::Envelope
 
 core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
                                             const core::MessageBody& body) {
-  mime::Entity msg = mime::parse_entity(source_of(body), {}, false);
+  mime::Entity msg = mime::parse_header_block(source_of(body));
   if (!msg.ok) return refuse(554, "5.6.0", "message cannot be parsed: " + msg.error);
   auto from = mime::header_addresses(header_value(msg, "From"));
   if (from.size() != 1) return refuse(550, "5.7.1", "message needs exactly one From address");
@@ -102,12 +116,12 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
   std::string why;
   if (!mime::write_canonical_entity(source_of(body), append_to(entity), &why))
     return refuse(554, "5.6.0", why);
-  core::MessageBody signed_entity(options_.spill_dir);
-  const core::MessageBody* inner = &entity;
+  SignedEntity signed_entity(options_.spill_dir);
+  mime::Source inner = source_of(entity);
   if (!secrets.empty()) {
     if (!build_signed(entity, secrets.front(), options_.opaque_signing, signed_entity, why))
       return refuse(451, "4.7.0", "signing failed: " + why);
-    inner = &signed_entity;
+    inner = signed_entity.source;
   }
 
   std::string outer_block = outer_header_block(msg);
@@ -128,7 +142,7 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
         return refuse(554, "5.6.0", "message header cannot be rewritten");
     } else if (t == Treatment::sign_only) {
       copy.body.append(outer_block);
-      copy_into(source_of(*inner), copy.body);
+      copy_into(inner, copy.body);
     } else {
       std::vector<X509*> to;
       for (const auto& r : rcpts) to.push_back(certs.at(r).cert.get());
@@ -136,7 +150,7 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
       copy.body.append(outer_block);
       copy.body.append(mime::pkcs7_mime_headers(gcm ? mime::SmimeKind::auth_enveloped
                                                     : mime::SmimeKind::enveloped));
-      crypto::BioPtr in = read_bio(source_of(*inner));
+      crypto::BioPtr in = read_bio(inner);
       crypto::BioPtr b64 = base64_into(copy.body);
       smime::Status s =
           smime::encrypt(in.get(), b64.get(), to, {options_.cipher, options_.rsa_oaep});

@@ -236,6 +236,13 @@ Entity parse_entity(const Source& source, const Limits& limits, bool strict) {
   return e;
 }
 
+Entity parse_header_block(const Source& source, const Limits& limits) {
+  const std::size_t end = find_body_offset(source).value_or(source.size);
+  Entity e = parse_entity(sub_source(source, 0, end), limits, false);
+  e.body_offset = end;
+  return e;
+}
+
 bool is_kept_outer_header(const std::string& name) {
   static const char* kept[] = {"From",       "To",           "Cc",         "Reply-To",
                                "Subject",    "Date",         "Message-ID", "In-Reply-To",

@@ -46,6 +46,12 @@ struct Entity {
 // critical issues, a duplicated Content-Type and nesting beyond the limit as malformed.
 Entity parse_entity(const Source& source, const Limits& limits = {}, bool strict = true);
 
+// Only the top-level header block: headers, body_offset and the top-level type fields are
+// those parse_entity() gives (non-strict); nothing below the header is read. For callers
+// that need the header of a message that may be 100 MB (seal: From, To/Cc/Bcc, the
+// fields kept outside; open: which format to dispatch to): a full parse reads it all.
+Entity parse_header_block(const Source& source, const Limits& limits = {});
+
 SmimeKind classify(const std::string& mime_type, const std::string& smime_type,
                    const std::string& protocol);
 

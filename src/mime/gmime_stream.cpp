@@ -189,6 +189,20 @@ Source sub_source(const Source& base, std::size_t offset, std::size_t length) {
                 length};
 }
 
+Source concat_source(std::vector<Source> parts) {
+  std::size_t total = 0;
+  for (const auto& p : parts) total += p.size;
+  return Source{[parts = std::move(parts)](std::size_t off, char* buf, std::size_t n) -> long {
+                  // One read never crosses a part: callers loop until 0 (end) anyway.
+                  for (const auto& p : parts) {
+                    if (off < p.size) return p.read_at(off, buf, std::min(n, p.size - off));
+                    off -= p.size;
+                  }
+                  return 0;
+                },
+                total};
+}
+
 GPtr<GMimeStream> new_source_stream(Source source) {
   ensure_init();
   auto* s = static_cast<SourceStream*>(g_object_new(source_stream_get_type(), nullptr));

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace mailseal::mime {
 
@@ -23,6 +24,9 @@ struct Source {
 
 Source source_from_string(const std::string& s);  // s must outlive the Source
 Source sub_source(const Source& base, std::size_t offset, std::size_t length);
+// The parts one after the other, read in place (each must outlive the result): the seal
+// path puts a signed entity together this way instead of copying it into a new body.
+Source concat_source(std::vector<Source> parts);
 
 // g_mime_init exactly once, from any thread.
 void ensure_init();

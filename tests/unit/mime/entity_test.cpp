@@ -266,3 +266,66 @@ TEST(MimeBuild, Pkcs7HeadersAndHeaderBlock) {
 
 }  // namespace
 }  // namespace mailseal::mime
+
+namespace mailseal::mime {
+namespace {
+
+std::string read_all(const Source& s) {
+  std::string out;
+  char buf[3];  // small on purpose: reads that end inside a part and cross into the next
+  for (std::size_t off = 0;;) {
+    long n = s.read_at(off, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    off += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+TEST(ConcatSource, ReadsThePartsInOrderAtAnyOffset) {
+  std::string a = "head\r\n", b = "", c = "entity bytes", d = "tail";
+  Source s = concat_source({source_from_string(a), source_from_string(b), source_from_string(c),
+                            source_from_string(d)});
+  EXPECT_EQ(s.size, a.size() + c.size() + d.size());
+  EXPECT_EQ(read_all(s), a + c + d);
+  char buf[8];
+  EXPECT_EQ(s.read_at(a.size() + 2, buf, sizeof buf), 8);  // inside the third part
+  EXPECT_EQ(std::string(buf, 8), "tity byt");
+  EXPECT_EQ(s.read_at(s.size, buf, sizeof buf), 0);
+  EXPECT_EQ(s.read_at(s.size + 10, buf, sizeof buf), 0);
+}
+
+TEST(ParseHeaderBlock, GivesTheHeaderWithoutReadingTheBody) {
+  std::string msg =
+      "From: a@example.org\r\nTo: b@example.net\r\nBcc: c@example.net\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+      "hello\r\n--XX--\r\n";
+  for (int i = 0; i < 2000; ++i) msg.insert(msg.find("hello"), std::string(98, 'y') + "\r\n");
+  std::size_t reads_past_header = 0;
+  const std::size_t header_end = msg.find("\r\n\r\n") + 4;
+  Source counting{[&](std::size_t off, char* buf, std::size_t n) -> long {
+                    if (off >= msg.size()) return 0;
+                    if (off >= header_end) ++reads_past_header;
+                    std::size_t k = std::min(n, msg.size() - off);
+                    std::copy_n(msg.data() + off, k, buf);
+                    return static_cast<long>(k);
+                  },
+                  msg.size()};
+  Entity e = parse_header_block(counting);
+  ASSERT_TRUE(e.ok) << e.error;
+  EXPECT_EQ(e.body_offset, header_end);
+  EXPECT_EQ(e.mime_type, "multipart/mixed");
+  EXPECT_EQ(e.boundary, "XX");
+  std::vector<std::string> names;
+  for (const auto& h : e.headers) names.push_back(h.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"From", "To", "Bcc", "MIME-Version", "Content-Type"}));
+  // A 200 KB body: a full parse reads all of it; find_body_offset reads one 8 KB chunk
+  // from 0, which holds the blank line, and the header parse reads only up to it.
+  EXPECT_EQ(reads_past_header, 0u);
+  reads_past_header = 0;
+  (void)parse_entity(counting, {}, false);
+  EXPECT_GT(reads_past_header, 0u);  // the counter does see a full parse
+}
+
+}  // namespace
+}  // namespace mailseal::mime
