@@ -33,7 +33,8 @@ std::string key_of(const char tag, Digest digest, X509* issuer) {
 bool SignatureCache::verify_cert(X509* cert, X509* issuer) {
   if (!cert || !issuer) return false;
   const std::string key = key_of(
-      'c', [&](unsigned char* md, unsigned int* n) { return X509_digest(cert, EVP_sha256(), md, n); },
+      'c',
+      [&](unsigned char* md, unsigned int* n) { return X509_digest(cert, EVP_sha256(), md, n); },
       issuer);
   if (!key.empty() && known(key)) return true;
   EVP_PKEY* pub = X509_get0_pubkey(issuer);

@@ -284,8 +284,8 @@ std::string read_all(const Source& s) {
 
 TEST(ConcatSource, ReadsThePartsInOrderAtAnyOffset) {
   std::string a = "head\r\n", b = "", c = "entity bytes", d = "tail";
-  Source s = concat_source({source_from_string(a), source_from_string(b), source_from_string(c),
-                            source_from_string(d)});
+  Source s = concat_source(
+      {source_from_string(a), source_from_string(b), source_from_string(c), source_from_string(d)});
   EXPECT_EQ(s.size, a.size() + c.size() + d.size());
   EXPECT_EQ(read_all(s), a + c + d);
   char buf[8];
@@ -298,7 +298,8 @@ TEST(ConcatSource, ReadsThePartsInOrderAtAnyOffset) {
 TEST(ParseHeaderBlock, GivesTheHeaderWithoutReadingTheBody) {
   std::string msg =
       "From: a@example.org\r\nTo: b@example.net\r\nBcc: c@example.net\r\nMIME-Version: 1.0\r\n"
-      "Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+      "Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: "
+      "text/plain\r\n\r\n"
       "hello\r\n--XX--\r\n";
   for (int i = 0; i < 2000; ++i) msg.insert(msg.find("hello"), std::string(98, 'y') + "\r\n");
   std::size_t reads_past_header = 0;
