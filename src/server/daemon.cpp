@@ -88,15 +88,12 @@ int run_daemon(const core::Config& config, Filters filters) {
       {queue::LaneRoute{inside_hop.get(), config.inside.next_hop.kind == core::NextHopKind::mx},
        queue::LaneRoute{outside_hop.get(), config.outside.next_hop.kind == core::NextHopKind::mx}},
       spool_pool, config.hostname);
-  auto queue_target = [&](const core::ListenerConfig& l,
-                          queue::Lane lane) -> std::optional<QueueTarget> {
-    if (l.mode != core::RelayMode::queue) return std::nullopt;
-    return QueueTarget{&spool, &scheduler, lane};
-  };
   Relay inside_relay(std::move(inside_hop), filters.inside, crypto_pool,
-                     queue_target(config.inside, queue::Lane::outbound));
+                     QueueTarget{&spool, &scheduler, queue::Lane::outbound},
+                     config.inside.mode == core::RelayMode::queue);
   Relay outside_relay(std::move(outside_hop), filters.outside, crypto_pool,
-                      queue_target(config.outside, queue::Lane::inbound));
+                      QueueTarget{&spool, &scheduler, queue::Lane::inbound},
+                      config.outside.mode == core::RelayMode::queue);
   auto inside = std::make_shared<Listener>(
       io, ListenerContext{config, config.inside, Side::inside, inside_relay, inside_tls.get(),
                           spill_dir, inside_passwords ? &*inside_passwords : nullptr});

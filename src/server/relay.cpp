@@ -10,24 +10,37 @@ namespace mailseal::server {
 namespace asio = net::asio;
 
 Relay::Relay(std::unique_ptr<delivery::NextHop> next_hop, core::MessageFilter* filter,
-             asio::thread_pool& crypto_pool, std::optional<QueueTarget> queue)
-    : next_hop_(std::move(next_hop)), filter_(filter), pool_(crypto_pool), queue_(queue) {}
+             asio::thread_pool& crypto_pool, QueueTarget spool, bool queue_mode)
+    : next_hop_(std::move(next_hop)),
+      filter_(filter),
+      pool_(crypto_pool),
+      spool_(spool),
+      queue_mode_(queue_mode) {}
 
 std::string Relay::describe() const {
-  return queue_ ? "queue (" + std::string(queue::lane_name(queue_->lane)) + ") -> " +
-                      next_hop_->describe()
-                : next_hop_->describe();
+  return queue_mode_ ? "queue (" + std::string(queue::lane_name(spool_.lane)) + ") -> " +
+                           next_hop_->describe()
+                     : next_hop_->describe();
 }
 
-net::awaitable<smtp::Reply> Relay::enqueue(const core::Envelope& envelope,
-                                           std::vector<queue::NewMessage> messages,
-                                           const std::string& id) {
-  if (messages.empty()) co_return smtp::make_reply(451, "4.3.0", "No recipient could be queued");
+namespace {
+
+std::string joined(const std::vector<std::string>& ids) {
+  std::string list;
+  for (const auto& q : ids) list += (list.empty() ? "" : " ") + q;
+  return list;
+}
+
+}  // namespace
+
+net::awaitable<std::vector<std::string>> Relay::spool_copies(
+    const core::Envelope& envelope, std::vector<queue::NewMessage> messages, const std::string& id,
+    std::error_code& ec) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < messages.size(); ++i) {
     auto& m = messages[i];
     m.id = messages.size() == 1 ? id : id + "." + std::to_string(i + 1);
-    m.lane = queue_->lane;
+    m.lane = spool_.lane;
     m.sender = envelope.sender;
     m.body_8bit = envelope.body_8bit;
     m.smtputf8 = envelope.smtputf8;
@@ -37,19 +50,30 @@ net::awaitable<smtp::Reply> Relay::enqueue(const core::Envelope& envelope,
   auto home = co_await asio::this_coro::executor;
   auto on_pool = asio::bind_executor(pool_, asio::use_awaitable);
   co_await asio::post(on_pool);
-  std::error_code ec = queue_->spool->enqueue(messages);
+  ec = spool_.spool->enqueue(messages);
   co_await asio::post(home, asio::use_awaitable);
   if (ec) {
     spdlog::error("msg id={} cannot queue: {}", id, ec.message());
+    ids.clear();
+    co_return ids;
+  }
+  spool_.scheduler->submit(ids);
+  co_return ids;
+}
+
+net::awaitable<smtp::Reply> Relay::enqueue(const core::Envelope& envelope,
+                                           std::vector<queue::NewMessage> messages,
+                                           const std::string& id) {
+  if (messages.empty()) co_return smtp::make_reply(451, "4.3.0", "No recipient could be queued");
+  std::error_code ec;
+  std::vector<std::string> ids = co_await spool_copies(envelope, std::move(messages), id, ec);
+  if (ec) {
     if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large ||
         ec.value() == EDQUOT)
       co_return smtp::make_reply(452, "4.3.1", "Insufficient system storage, try again later");
     co_return smtp::make_reply(451, "4.3.0", "Cannot queue the message, try again later");
   }
-  queue_->scheduler->submit(ids);
-  std::string list;
-  for (const auto& q : ids) list += (list.empty() ? "" : " ") + q;
-  co_return smtp::make_reply(250, "2.0.0", "Ok: queued as " + list);
+  co_return smtp::make_reply(250, "2.0.0", "Ok: queued as " + joined(ids));
 }
 
 smtp::Reply aggregate_replies(const std::vector<delivery::RecipientResult>& results,
@@ -93,7 +117,7 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
   RelayOutcome outcome;
   std::vector<delivery::RecipientResult> results;
   std::string summary;
-  if (!filter_ && queue_) {
+  if (!filter_ && queue_mode_) {
     std::vector<queue::NewMessage> messages(1);
     messages[0].recipients = envelope.recipients;
     messages[0].prefix = prefix;
@@ -101,9 +125,22 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     outcome.reply = co_await enqueue(envelope, std::move(messages), id);
     co_return outcome;
   }
+  // Per copy delivered: the recipients the next hop did not take (for the spool below).
+  std::vector<queue::NewMessage> refused;
+  core::FilterResult filtered;
+  auto note_refused = [&](const delivery::DeliveryResult& r, const core::MessageBody* copy) {
+    queue::NewMessage m;
+    for (const auto& x : r.recipients)
+      if (!x.reply.positive()) m.recipients.push_back(x.recipient);
+    if (m.recipients.empty()) return;
+    m.prefix = prefix;
+    m.body = copy;
+    refused.push_back(std::move(m));
+  };
   if (!filter_) {
     delivery::DeliveryRequest req{&envelope, envelope.recipients, prefix, &body, id};
     auto r = co_await next_hop_->deliver(req);
+    note_refused(r, &body);
     results = std::move(r.recipients);
     summary = r.summary;
   } else {
@@ -113,7 +150,6 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     auto home = co_await asio::this_coro::executor;
     auto on_pool = asio::bind_executor(pool_, asio::use_awaitable);
     co_await asio::post(on_pool);
-    core::FilterResult filtered;
     try {
       filtered = filter_->process(envelope, client, body);
     } catch (const std::exception& e) {
@@ -131,7 +167,7 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
         if (c == '\n' || c == '\r') c = ' ';
       co_return outcome;
     }
-    if (queue_) {
+    if (queue_mode_) {
       std::vector<queue::NewMessage> messages(filtered.copies.size());
       for (std::size_t i = 0; i < messages.size(); ++i) {
         messages[i].recipients = filtered.copies[i].recipients;
@@ -144,12 +180,42 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     for (auto& copy : filtered.copies) {
       delivery::DeliveryRequest req{&envelope, copy.recipients, prefix, &copy.body, id};
       auto r = co_await next_hop_->deliver(req);
+      note_refused(r, &copy.body);
       for (auto& x : r.recipients) results.push_back(std::move(x));
       if (summary.empty()) summary = r.summary;
     }
   }
   outcome.next_hop_summary = summary;
-  outcome.reply = aggregate_replies(results, id, summary);
+  std::size_t accepted = 0;
+  for (const auto& r : results) accepted += r.reply.positive() ? 1 : 0;
+  if (accepted == 0 || refused.empty() || !spool_.spool) {
+    outcome.reply = aggregate_replies(results, id, summary);
+    co_return outcome;
+  }
+  // Partial delivery: the client may not be told "try again" (the delivered copies would
+  // go twice) nor "done" for what the next hop refused. The refused recipients go to the
+  // queue: retried, and bounced with a DSN (RFC 3464) if they keep failing.
+  for (const auto& r : results)
+    if (!r.reply.positive())
+      spdlog::warn("msg id={} recipient refused by next hop after acceptance, queued for retry: {}",
+                   id, r.reply.brief());
+  std::error_code ec;
+  std::vector<std::string> ids = co_await spool_copies(envelope, std::move(refused), id, ec);
+  if (ec) {
+    // Not in the spool: a temporary failure makes the client send again. The recipients
+    // already served then get the message twice, which is better than not at all.
+    spdlog::error(
+        "msg id={} partial delivery and the refused recipients cannot be queued ({}): "
+        "answering 451, the delivered recipients may receive it twice",
+        id, ec.message());
+    outcome.reply = smtp::make_reply(451, "4.3.0",
+                                     "Partly delivered and cannot queue the rest, try again later");
+    co_return outcome;
+  }
+  outcome.reply = smtp::make_reply(250, "2.0.0",
+                                   "Ok: " + id + " relayed to " + std::to_string(accepted) +
+                                       " of " + std::to_string(results.size()) +
+                                       " recipients, the others queued as " + joined(ids));
   co_return outcome;
 }
 

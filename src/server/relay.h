@@ -1,7 +1,9 @@
 // Proxy mode (the "target" of a message): run the side's filter (seal or open) on the
 // crypto pool, hand each resulting copy to the next hop, and turn the per-recipient
 // results into the one reply the client gets. Nothing is answered 250 that the next hop
-// did not accept.
+// did not accept, or that is not safely in the spool: when the next hop takes some
+// recipients and refuses others after mailseal accepted them at RCPT, the refused ones
+// are queued (retried, and bounced with a DSN if they keep failing) rather than lost.
 #pragma once
 
 #include <memory>
@@ -32,8 +34,10 @@ class Relay {
  public:
   // filter may be null (plain relay). crypto_pool runs filters off the I/O threads (and,
   // in queue mode, the fsyncs of the spool).
+  // spool: the side's lane of the queue. queue_mode: every copy goes there (the side's
+  // mode = "queue"); otherwise only recipients refused after a partial delivery.
   Relay(std::unique_ptr<delivery::NextHop> next_hop, core::MessageFilter* filter,
-        net::asio::thread_pool& crypto_pool, std::optional<QueueTarget> queue = std::nullopt);
+        net::asio::thread_pool& crypto_pool, QueueTarget spool, bool queue_mode);
 
   net::awaitable<RelayOutcome> relay(const core::Envelope& envelope, const core::ClientInfo& client,
                                      const core::MessageBody& body, std::string prefix,
@@ -46,11 +50,17 @@ class Relay {
   net::awaitable<smtp::Reply> enqueue(const core::Envelope& envelope,
                                       std::vector<queue::NewMessage> messages,
                                       const std::string& id);
+  // Writes the copies durably (ids `id`, or `id`.N) on the pool and hands them to the
+  // scheduler; the ids, or empty and `ec` on failure (nothing is left written then).
+  net::awaitable<std::vector<std::string>> spool_copies(const core::Envelope& envelope,
+                                                        std::vector<queue::NewMessage> messages,
+                                                        const std::string& id, std::error_code& ec);
 
   std::unique_ptr<delivery::NextHop> next_hop_;
   core::MessageFilter* filter_;
   net::asio::thread_pool& pool_;
-  std::optional<QueueTarget> queue_;
+  QueueTarget spool_;
+  bool queue_mode_;
 };
 
 // Folds per-recipient next-hop results into one reply (see docs/ARCHITECTURE.md,
