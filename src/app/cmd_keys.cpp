@@ -22,6 +22,7 @@
 
 #include "keys/key_admin.h"
 #include "keys/pkcs11_generate.h"
+#include "keys/token_kek.h"
 #include "util/utc_time.h"
 
 namespace mailseal::app {
@@ -186,6 +187,13 @@ void add_keys_command(CLI::App& app, int& exit_code) {
 
   on(keys->add_subcommand("rotate-master-key", "Re-encrypt all secret keys under a new master key"),
      "rotate-master-key");
+  on(keys->add_subcommand("wrap-master-key",
+                          "Wrap the master key file with an AES key held in the PKCS#11 token "
+                          "of [keys.pkcs11] (created there if missing; needs --config)"),
+     "wrap-master-key");
+  on(keys->add_subcommand("unwrap-master-key",
+                          "Turn a wrapped master key file back into a plain one"),
+     "unwrap-master-key");
 }
 
 namespace {
@@ -214,8 +222,31 @@ keys::Status run(const std::string& cmd, const Options& given) {
     if (st) std::cout << "initialised " << paths(o).database.string() << "\n";
     return st;
   }
-  auto admin = keys::KeyAdmin::open(paths(o));
+  // With [keys.pkcs11], a master key file wrapped by the token's key opens through it.
+  std::unique_ptr<keys::TokenKek> kek;
+  if (o.pkcs11.enabled()) kek = std::make_unique<keys::TokenKek>(o.pkcs11);
+  auto admin = keys::KeyAdmin::open(paths(o), {}, kek.get());
   if (!admin) return admin.take_error();
+  if (cmd == "wrap-master-key") {
+    if (!kek)
+      return keys::fail("wrap-master-key needs [keys.pkcs11] in the configuration (--config)");
+    auto exists = kek->exists();
+    if (!exists) return exists.take_error();
+    if (!exists.value()) {
+      if (auto st = kek->create(); !st) return st;
+      std::cout << "created " << kek->describe() << "\n";
+    }
+    auto st = admin->wrap_master_key(*kek);
+    if (st)
+      std::cout << "master key file wrapped by " << kek->describe()
+                << "; it now opens only with that token\n";
+    return st;
+  }
+  if (cmd == "unwrap-master-key") {
+    auto st = admin->unwrap_master_key();
+    if (st) std::cout << "master key file is plain again; keep it as safe as the token was\n";
+    return st;
+  }
   return run_open(cmd, o, admin.value());
 }
 

@@ -93,7 +93,11 @@ std::shared_ptr<keys::RevocationChecker> make_revocation(const core::RevocationC
 bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
   if (!config.seal.enabled && !config.open.enabled) return true;
   auto paths = keys::StatePaths::under(config.state_dir, config.keys.master_key);
-  auto admin = keys::KeyAdmin::open(paths);
+  // A master key file wrapped by the token's key is unwrapped through the token, once.
+  if (config.keys.pkcs11.enabled())
+    out.kek = std::make_unique<keys::TokenKek>(keys::Pkcs11Settings{
+        config.keys.pkcs11.module, config.keys.pkcs11.token, config.keys.pkcs11.pin_file});
+  auto admin = keys::KeyAdmin::open(paths, {}, out.kek.get());
   if (!admin) {
     error = "key store " + paths.database.string() + ": " + admin.error() +
             " (run `mailseal keys --config FILE init` first)";

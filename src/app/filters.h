@@ -11,10 +11,12 @@
 #include "core/message_filter.h"
 #include "keys/key_admin.h"
 #include "keys/revocation_checker.h"
+#include "keys/token_kek.h"
 
 namespace mailseal::app {
 
 struct GatewayFilters {
+  std::unique_ptr<keys::TokenKek> kek;  // unwraps a wrapped master key file (outlives key_store)
   std::unique_ptr<keys::KeyAdmin> key_store;  // owns the SQLite store
   KeySources sources;  // [keys] sources in order (the store, LDAP); outlives the filters
   // [keys.pkcs11]: the token's secret keys (declared before the filters, so it outlives

@@ -36,11 +36,11 @@ Status sync_dir(const std::filesystem::path& file) {
 
 // A rotation writes master.key.new, commits the re-encrypted blobs, then renames. If it
 // stopped in between, the database says which key is current: finish or discard.
-Status recover_rotation(const StatePaths& p) {
+Status recover_rotation(const StatePaths& p, KeyWrapper* kek) {
   auto pending = pending_key(p);
   std::error_code ec;
   if (!std::filesystem::exists(pending, ec)) return ok_status();
-  auto next = MasterKey::load(pending);
+  auto next = MasterKey::load(pending, kek);
   auto probe = SqliteKeyStore::open(p.database, std::nullopt);
   if (!next || !probe) return fail("interrupted key rotation: cannot read " + pending.string());
   auto recorded = probe.value()->master_key_id();
@@ -96,13 +96,13 @@ Status KeyAdmin::init(const StatePaths& paths, Clock now) {
   return ok_status();
 }
 
-Result<KeyAdmin> KeyAdmin::open(const StatePaths& paths, Clock now) {
-  if (auto st = recover_rotation(paths); !st) return st.take_error();
-  auto key = MasterKey::load(paths.master_key);
+Result<KeyAdmin> KeyAdmin::open(const StatePaths& paths, Clock now, KeyWrapper* kek) {
+  if (auto st = recover_rotation(paths, kek); !st) return st.take_error();
+  auto key = MasterKey::load(paths.master_key, kek);
   if (!key) return key.take_error();
   auto store = SqliteKeyStore::open(paths.database, std::move(key).value(), now);
   if (!store) return store.take_error();
-  return KeyAdmin(paths, std::move(store).value(), now ? now : Clock(system_now));
+  return KeyAdmin(paths, std::move(store).value(), now ? now : Clock(system_now), kek);
 }
 
 Result<std::string> KeyAdmin::export_certificate(std::string_view which) {
@@ -186,8 +186,10 @@ Result<std::int64_t> KeyAdmin::remove(std::string_view which) {
 Status KeyAdmin::rotate_master_key() {
   auto next = MasterKey::generate();
   if (!next) return next.take_error();
+  auto wrapped = MasterKey::is_wrapped(paths_.master_key);
+  if (!wrapped) return wrapped.take_error();
   auto pending = pending_key(paths_);
-  if (auto st = next->write_new(pending); !st) return st;
+  if (auto st = next->write_new(pending, wrapped.value() ? kek_ : nullptr); !st) return st;
   // From here the database decides: committed = new key current (recover_rotation renames).
   if (auto st = store_->reseal_all(std::move(next).value()); !st) {
     ::unlink(pending.c_str());
@@ -198,6 +200,42 @@ Status KeyAdmin::rotate_master_key() {
                 "; the next `mailseal keys` command will finish it");
   }
   return sync_dir(paths_.master_key);
+}
+
+Status KeyAdmin::replace_key_file(const MasterKey& key, KeyWrapper* kek) {
+  auto pending = pending_key(paths_);
+  if (auto st = key.write_new(pending, kek); !st) return st;
+  // Only a file that opens to the same key may replace the one that works now.
+  auto back = MasterKey::load(pending, kek);
+  if (!back || back->id() != key.id()) {
+    ::unlink(pending.c_str());
+    return fail("the rewritten master key file does not load back" +
+                (back ? std::string() : ": " + back.error()));
+  }
+  if (::rename(pending.c_str(), paths_.master_key.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(pending.c_str());
+    return fail("cannot replace " + paths_.master_key.string() + ": " + why);
+  }
+  return sync_dir(paths_.master_key);
+}
+
+Status KeyAdmin::wrap_master_key(KeyWrapper& kek) {
+  auto wrapped = MasterKey::is_wrapped(paths_.master_key);
+  if (!wrapped) return wrapped.take_error();
+  if (wrapped.value()) return fail("the master key file is already wrapped");
+  auto key = MasterKey::load(paths_.master_key);
+  if (!key) return key.take_error();
+  return replace_key_file(key.value(), &kek);
+}
+
+Status KeyAdmin::unwrap_master_key() {
+  auto wrapped = MasterKey::is_wrapped(paths_.master_key);
+  if (!wrapped) return wrapped.take_error();
+  if (!wrapped.value()) return fail("the master key file is not wrapped");
+  auto key = MasterKey::load(paths_.master_key, kek_);
+  if (!key) return key.take_error();
+  return replace_key_file(key.value(), nullptr);
 }
 
 }  // namespace mailseal::keys

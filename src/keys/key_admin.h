@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "keys/cert_builder.h"
+#include "keys/key_wrapper.h"
 #include "keys/result.h"
 #include "keys/secret_bytes.h"
 #include "keys/sqlite_key_store.h"
@@ -62,8 +63,9 @@ class KeyAdmin {
   // Creates the state directory (0700), master key (0600) and keys.db. Refuses to
   // overwrite either: an existing master key may be the only copy.
   static Status init(const StatePaths& paths, Clock now = {});
-  // Opens an initialised store; finishes or discards an interrupted key rotation.
-  static Result<KeyAdmin> open(const StatePaths& paths, Clock now = {});
+  // Opens an initialised store; finishes or discards an interrupted key rotation. `kek`
+  // unwraps a master key file wrapped by a token key (it must outlive the KeyAdmin).
+  static Result<KeyAdmin> open(const StatePaths& paths, Clock now = {}, KeyWrapper* kek = nullptr);
 
   SqliteKeyStore& store() { return *store_; }
 
@@ -100,15 +102,25 @@ class KeyAdmin {
   // OpenPGP fingerprint (40 hex digits; a subkey's removes its whole key).
   Result<std::int64_t> remove(std::string_view address_or_fingerprint);
   // New master key: blobs re-encrypted in one transaction; key file replaced atomically.
+  // A wrapped key file stays wrapped (by the same token key).
   Status rotate_master_key();
+  // The master key file rewritten wrapped by `kek`, or plain again (unwrap, with the kek
+  // given to open()). The key itself does not change, so keys.db is not touched; the new
+  // file is verified before it replaces the old one.
+  Status wrap_master_key(KeyWrapper& kek);
+  Status unwrap_master_key();
 
  private:
   std::vector<std::string> openpgp_user_ids(const std::string& fingerprint);
-  KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now)
-      : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)) {}
+  KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now, KeyWrapper* kek)
+      : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)), kek_(kek) {}
+  // Writes `key` (wrapped by `kek` when given) to master.key.new, checks that it loads back
+  // as the same key, then renames it over master.key.
+  Status replace_key_file(const MasterKey& key, KeyWrapper* kek);
   StatePaths paths_;
   std::unique_ptr<SqliteKeyStore> store_;
   Clock now_;
+  KeyWrapper* kek_ = nullptr;
 };
 
 // 64 hex digits (S/MIME SHA-256, OpenPGP v6) or 40 (OpenPGP v4).

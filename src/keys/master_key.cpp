@@ -18,6 +18,9 @@ namespace mailseal::keys {
 namespace {
 
 constexpr unsigned char kBlobVersion = 1;
+constexpr std::string_view kWrappedMagic = "MSWRAPK1";
+constexpr std::string_view kWrapAad = "mailseal master key v1";
+constexpr std::size_t kMaxFile = 4096;
 constexpr std::size_t kNonceSize = 12;
 constexpr std::size_t kTagSize = 16;
 
@@ -77,7 +80,17 @@ Result<MasterKey> MasterKey::create(const std::filesystem::path& file) {
   return k;
 }
 
-Status MasterKey::write_new(const std::filesystem::path& file) const {
+Status MasterKey::write_new(const std::filesystem::path& file, KeyWrapper* kek) const {
+  std::string wrapped;
+  if (kek) {
+    auto blob = kek->wrap(key_, kWrapAad);
+    if (!blob)
+      return fail("cannot wrap the master key with " + kek->describe() + ": " + blob.error());
+    wrapped = std::string(kWrappedMagic) + blob.value();
+  }
+  const unsigned char* data =
+      kek ? reinterpret_cast<const unsigned char*>(wrapped.data()) : key_.data();
+  const std::size_t size = kek ? wrapped.size() : key_.size();
   Fd f{::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
   if (f.fd < 0) {
     if (errno == EEXIST) return fail("master key file " + file.string() + " already exists");
@@ -86,8 +99,8 @@ Status MasterKey::write_new(const std::filesystem::path& file) const {
   // The umask cannot widen 0600, but fchmod makes the mode explicit whatever it is.
   if (::fchmod(f.fd, 0600) != 0) return fail(errno_text("cannot chmod", file));
   std::size_t done = 0;
-  while (done < key_.size()) {
-    auto n = ::write(f.fd, key_.data() + done, key_.size() - done);
+  while (done < size) {
+    auto n = ::write(f.fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return fail(errno_text("cannot write master key file", file));
     done += static_cast<std::size_t>(n);
@@ -96,7 +109,10 @@ Status MasterKey::write_new(const std::filesystem::path& file) const {
   return fsync_dir(file);
 }
 
-Result<MasterKey> MasterKey::load(const std::filesystem::path& file) {
+namespace {
+
+// The file's bytes, after the checks every master key file must pass.
+Result<SecretBytes> read_key_file(const std::filesystem::path& file) {
   Fd f{::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
   if (f.fd < 0) return fail(errno_text("cannot open master key file", file));
   struct stat st {};
@@ -107,18 +123,55 @@ Result<MasterKey> MasterKey::load(const std::filesystem::path& file) {
                 " is accessible by group or others; chmod 600 it (and consider the key "
                 "exposed)");
   }
-  if (st.st_size != static_cast<off_t>(kKeySize)) {
+  if (st.st_size <= 0 || st.st_size > static_cast<off_t>(kMaxFile))
     return fail("master key file " + file.string() + " has the wrong size");
-  }
-  MasterKey k;
-  k.key_ = SecretBytes(kKeySize);
+  SecretBytes bytes(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
-  while (done < kKeySize) {
-    auto n = ::read(f.fd, k.key_.data() + done, kKeySize - done);
+  while (done < bytes.size()) {
+    auto n = ::read(f.fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return fail(errno_text("cannot read master key file", file));
     done += static_cast<std::size_t>(n);
   }
+  return bytes;
+}
+
+bool has_magic(const SecretBytes& bytes) {
+  return bytes.size() > kWrappedMagic.size() &&
+         std::memcmp(bytes.data(), kWrappedMagic.data(), kWrappedMagic.size()) == 0;
+}
+
+}  // namespace
+
+Result<bool> MasterKey::is_wrapped(const std::filesystem::path& file) {
+  auto bytes = read_key_file(file);
+  if (!bytes) return bytes.take_error();
+  return has_magic(bytes.value());
+}
+
+Result<MasterKey> MasterKey::load(const std::filesystem::path& file, KeyWrapper* kek) {
+  auto bytes = read_key_file(file);
+  if (!bytes) return bytes.take_error();
+  MasterKey k;
+  if (has_magic(bytes.value())) {
+    if (!kek)
+      return fail("master key file " + file.string() +
+                  " is wrapped by a key in a PKCS#11 token: configure [keys.pkcs11] (the token "
+                  "that holds the key-encryption key)");
+    std::string_view blob(reinterpret_cast<const char*>(bytes->data()) + kWrappedMagic.size(),
+                          bytes->size() - kWrappedMagic.size());
+    auto plain = kek->unwrap(blob, kWrapAad);
+    if (!plain)
+      return fail("cannot unwrap master key file " + file.string() + " with " + kek->describe() +
+                  ": " + plain.error());
+    if (plain->size() != kKeySize)
+      return fail("master key file " + file.string() + " unwraps to the wrong size");
+    k.key_ = std::move(plain).value();
+    return k;
+  }
+  if (bytes->size() != kKeySize)
+    return fail("master key file " + file.string() + " has the wrong size");
+  k.key_ = std::move(bytes).value();
   return k;
 }
 

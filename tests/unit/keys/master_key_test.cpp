@@ -97,5 +97,60 @@ TEST(RecordAad, LengthPrefixedFieldsDoNotCollide) {
   EXPECT_NE(record_aad("p", "ab", "c"), record_aad("p", "a", "bc"));
 }
 
+// A stand-in for the token: software AES-GCM under a key only it knows (the real one,
+// TokenKek, is tested against SoftHSM2 in tests/integration/test_token_kek.py).
+class SoftwareWrapper : public KeyWrapper {
+ public:
+  SoftwareWrapper() : key_(MasterKey::generate().value()) {}
+  std::string describe() const override { return "the test wrapper"; }
+  Result<std::string> wrap(const SecretBytes& plain, std::string_view aad) override {
+    ++calls;
+    return key_.seal(plain.view(), aad);
+  }
+  Result<SecretBytes> unwrap(std::string_view blob, std::string_view aad) override {
+    ++calls;
+    return key_.open(blob, aad);
+  }
+  int calls = 0;
+
+ private:
+  MasterKey key_;
+};
+
+TEST(MasterKey, WrappedFileOpensOnlyThroughItsWrapper) {
+  TempDir dir;
+  auto file = dir.path() / "master.key";
+  auto k = MasterKey::generate();
+  ASSERT_TRUE(k);
+  SoftwareWrapper kek;
+  ASSERT_TRUE(k->write_new(file, &kek));
+  EXPECT_TRUE(MasterKey::is_wrapped(file).value());
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.rfind("MSWRAPK1", 0), 0u);
+
+  auto without = MasterKey::load(file);
+  ASSERT_FALSE(without);
+  EXPECT_NE(without.error().find("wrapped by a key in a PKCS#11 token"), std::string::npos);
+  auto with = MasterKey::load(file, &kek);
+  ASSERT_TRUE(with) << with.error();
+  EXPECT_EQ(with->id(), k->id());
+
+  SoftwareWrapper other;  // another token's key
+  auto wrong = MasterKey::load(file, &other);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().find("cannot unwrap"), std::string::npos);
+
+  // A plain file needs no wrapper and does not call one.
+  auto plain_file = dir.path() / "plain.key";
+  ASSERT_TRUE(k->write_new(plain_file));
+  EXPECT_FALSE(MasterKey::is_wrapped(plain_file).value());
+  int before = kek.calls;
+  auto plain = MasterKey::load(plain_file, &kek);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->id(), k->id());
+  EXPECT_EQ(kek.calls, before);
+}
+
 }  // namespace
 }  // namespace mailseal::keys
