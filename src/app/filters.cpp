@@ -158,7 +158,10 @@ bool make_filters(const core::Config& config, GatewayFilters& out, std::string& 
     // sender's choice. Dispatch by content type; unsigned mail goes the S/MIME way once.
     auto options = open_options(config);
     options.revocation = out.revocation;
-    if (config.open.harvest) options.harvester = make_harvester(out.key_store->store());
+    if (config.open.harvest) {
+      options.harvester = make_harvester(out.key_store->store());
+      options.harvester->set_own_domains(config.outside.internal_domains);
+    }
     out.open = std::make_unique<gateway::OpenDispatcher>(
         std::make_unique<gateway::SmimeOpenFilter>(sources, options),
         std::make_unique<gateway::OpenpgpOpenFilter>(sources, options));

@@ -57,6 +57,12 @@ HarvestResult Harvester::add_openpgp(std::string_view from, std::string_view key
                 harvest_openpgp(from, key_data, signer_fingerprint, signing_key_fingerprint));
 }
 
+bool Harvester::own_address(const std::string& address) const {
+  std::size_t at = address.rfind('@');
+  std::string domain = at == std::string::npos ? "" : util::to_lower(address.substr(at + 1));
+  return std::find(own_domains_.begin(), own_domains_.end(), domain) != own_domains_.end();
+}
+
 Result<bool> Harvester::stored(const std::string& address, KeyKind kind,
                                const std::string& fingerprint) {
   // The cached lookup answers the common case (a correspondent who writes again).
@@ -78,6 +84,7 @@ HarvestResult Harvester::harvest_smime(std::string_view from, X509* cert) {
   const std::string addr = normalise_address(from);
   const std::string fp = fingerprint(cert);
   if (!is_valid_address(addr)) return outcome(HarvestOutcome::refused, fp, "not an address");
+  if (own_address(addr)) return outcome(HarvestOutcome::refused, fp, "an internal address");
   auto names = cert_emails(cert);
   if (std::find(names.begin(), names.end(), addr) == names.end())
     return outcome(HarvestOutcome::refused, fp, "certificate is not issued for " + addr);
@@ -108,6 +115,7 @@ HarvestResult Harvester::harvest_openpgp(std::string_view from, std::string_view
   if (fp.empty() || signing.empty())
     return outcome(HarvestOutcome::refused, fp, "signer key not identified");
   if (!is_valid_address(addr)) return outcome(HarvestOutcome::refused, fp, "not an address");
+  if (own_address(addr)) return outcome(HarvestOutcome::refused, fp, "an internal address");
   if (key_data.empty() || key_data.size() > kMaxKeyData)
     return outcome(HarvestOutcome::refused, fp, "no key data, or too large");
   // Cheap first: the signer's key already filed under From means nothing to parse.

@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <openssl/x509.h>
 
@@ -44,6 +45,11 @@ class Harvester {
   using Log = std::function<void(std::string_view address, KeyKind kind, const HarvestResult&)>;
   explicit Harvester(SqliteKeyStore& store, Log log = {}, Clock now = {});
 
+  // Our own domains (lower case; [outside] internal_domains): keys for those addresses are
+  // the operator's to manage, never taken from mail that came in from outside (a key the
+  // operator removed would come back with the next message signed by it).
+  void set_own_domains(std::vector<std::string> domains) { own_domains_ = std::move(domains); }
+
   // S/MIME: the end-entity certificate whose signature verified, under `from`.
   HarvestResult add_smime(std::string_view from, X509* cert);
 
@@ -65,8 +71,11 @@ class Harvester {
   Result<bool> stored(const std::string& address, KeyKind kind, const std::string& fingerprint);
 
   SqliteKeyStore& store_;
+  bool own_address(const std::string& address) const;
+
   Log log_;
   Clock now_;
+  std::vector<std::string> own_domains_;
 };
 
 }  // namespace mailseal::keys

@@ -5,8 +5,8 @@ pam@partner.example signs with `openssl cms`; before that mail, alice's outbound
 pam is refused at RCPT (no certificate); after it, `mailseal keys list` shows pam's
 certificate and alice's next message to pam is encrypted to it (`openssl cms -decrypt`
 with pam's key opens it). A tampered message (554), an untrusted signer (tagged, not
-refused), a From that is not the signer (tag mode) and a signing-only certificate give
-nothing.
+refused), a From that is not the signer, a signing-only certificate and a signer in our
+own domain give nothing.
 
 OpenPGP (gpg): the signer must be known through a key source (here the store under an
 alias address, as a directory would give it; a key only the message vouches for is
@@ -56,12 +56,16 @@ def make_pki(d: Path):
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
             "-days", "365", "-subj", "/CN=Harvest Partner CA", "-config", "ca.cnf", "-extensions",
             "v3_ca", cwd=d, env=env)
-    for name, ext in (("pam", "rsa_user"), ("sid", "sign_user"), ("tom", "rsa_user"),
-                      ("ulf", "rsa_user")):
+    # zed has an address in our own (internal) domain, certified by the partner CA.
+    for name, ext, domain in (("pam", "rsa_user", "partner.example"),
+                              ("sid", "sign_user", "partner.example"),
+                              ("tom", "rsa_user", "partner.example"),
+                              ("ulf", "rsa_user", "partner.example"),
+                              ("zed", "rsa_user", "example.org")):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
                 f"{name}.csr", "-subj", f"/CN={name}", cwd=d, env=env)
         openssl("ca", "-batch", "-config", "ca.cnf", "-extensions", ext, "-in", f"{name}.csr",
-                "-out", f"{name}.pem", "-notext", cwd=d, env=dict(env, SAN=f"{name}@partner.example"))
+                "-out", f"{name}.pem", "-notext", cwd=d, env=dict(env, SAN=f"{name}@{domain}"))
     # An untrusted signer: self-signed, no anchor.
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "oli.key", "-out", "oli.pem",
             "-days", "30", "-subj", "/CN=oli", "-addext", "subjectAltName=email:oli@partner.example",
@@ -174,10 +178,18 @@ def test_smime_not_harvested_from_bad_untrusted_mismatched_or_signing_only(world
     final, _ = send_in(world, "sid@partner.example", smime_signed(world, "sid", tmp_path))
     assert final and final[0] == 250, final
     assert "verdict=valid" in trace_header(wait_new_file(folder, before).read_bytes())
+    # A valid signer in our own domain: keys for internal addresses are the operator's.
+    before = maildir_files(folder)
+    final, _ = send_in(world, "zed@example.org",
+                       smime_signed(world, "zed", tmp_path, frm="zed@example.org"))
+    assert final and final[0] == 250, final
+    assert "verdict=valid" in trace_header(wait_new_file(folder, before).read_bytes())
     text = listing(world)
     for who in ("tom", "oli", "ulf", "vic", "sid"):
         assert f"{who}@partner.example" not in text, text
+    assert "zed@example.org" not in text, text
     assert "signing only" in world.gw.log()
+    assert "zed@example.org not stored: an internal address" in world.gw.log()
 
 
 # -- OpenPGP ----------------------------------------------------------------------------------

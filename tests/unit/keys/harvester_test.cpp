@@ -69,6 +69,14 @@ TEST_F(HarvesterTest, SmimeStoredOnceUnderItsAddressOnly) {
   EXPECT_EQ(harvester_->add_smime("dave@partner.example", carol.cert.get()).outcome,
             HarvestOutcome::refused);
   EXPECT_TRUE(listed("dave@partner.example").empty());
+  // Our own domains are never harvested (the operator manages those keys).
+  harvester_->set_own_domains({"partner.example"});
+  auto other = testing::make_identity("carol@partner.example", kNow - 70);
+  auto own = harvester_->add_smime("carol@partner.example", other.cert.get());
+  EXPECT_EQ(own.outcome, HarvestOutcome::refused);
+  EXPECT_NE(own.detail.find("internal"), std::string::npos) << own.detail;
+  EXPECT_EQ(listed("carol@partner.example").size(), 1u);
+  harvester_->set_own_domains({});
   // A second (renewed) certificate is added beside the first, which stays.
   auto renewed = testing::make_identity("carol@partner.example", kNow - 50);
   EXPECT_EQ(harvester_->add_smime("carol@partner.example", renewed.cert.get()).outcome,
