@@ -88,6 +88,22 @@ std::shared_ptr<keys::RevocationChecker> make_revocation(const core::RevocationC
   return std::make_shared<keys::RevocationChecker>(s, store_crl, warn);
 }
 
+// [open] harvest: signers' keys into the store. Every result but "already there" is a
+// log line; a failed write never touches the mail.
+std::shared_ptr<keys::Harvester> make_harvester(keys::SqliteKeyStore& store) {
+  auto log = [](std::string_view address, keys::KeyKind kind, const keys::HarvestResult& r) {
+    const char* k = keys::kind_name(kind);
+    if (r.outcome == keys::HarvestOutcome::stored)
+      spdlog::info("harvest: {} key {} stored for {}", k, r.fingerprint, address);
+    else if (r.outcome == keys::HarvestOutcome::failed)
+      spdlog::warn("harvest: {} key {} for {} not stored, key store: {}", k, r.fingerprint, address,
+                   r.detail);
+    else
+      spdlog::info("harvest: {} key {} for {} not stored: {}", k, r.fingerprint, address, r.detail);
+  };
+  return std::make_shared<keys::Harvester>(store, log);
+}
+
 }  // namespace
 
 bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
@@ -146,6 +162,10 @@ bool make_filters(const core::Config& config, GatewayFilters& out, std::string& 
     // sender's choice. Dispatch by content type; unsigned mail goes the S/MIME way once.
     auto options = open_options(config);
     options.revocation = out.revocation;
+    if (config.open.harvest) {
+      options.harvester = make_harvester(out.key_store->store());
+      options.harvester->set_own_domains(config.outside.internal_domains);
+    }
     out.open = std::make_unique<gateway::OpenDispatcher>(
         std::make_unique<gateway::SmimeOpenFilter>(sources, options),
         std::make_unique<gateway::OpenpgpOpenFilter>(sources, options));

@@ -359,6 +359,7 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
         std::pair{"revoked", &c.open.revoked}, std::pair{"undecryptable", &c.open.undecryptable}})
     *field = choice(r, o, "open", key, *field, {"reject", "tag"});
   c.open.max_layers = r.get_size(o, "open", "max_layers", c.open.max_layers, 1, 16);
+  c.open.harvest = r.get_bool(o, "open", "harvest", c.open.harvest);
   for (const auto& [node, text] : r.get_string_list(o, "open", "require_signature_from")) {
     if (text.empty() || text.find_first_of("@ \t") != std::string::npos)
       r.error(node, "open.require_signature_from: \"" + text + "\" is not a domain");

@@ -105,6 +105,8 @@ struct OpenConfig {
   std::size_t max_layers = 4;
   // From-address domains (lower case) whose mail must carry a signature bound to From.
   std::vector<std::string> require_signature_from;
+  // Issue 6: file the keys of fully verified inbound signers under their From address.
+  bool harvest = true;
 };
 
 // Store-and-forward (sides in queue mode): retries, warnings, lifetime, concurrency.

@@ -9,6 +9,7 @@
 #include <deque>
 
 #include "gateway/body_io.h"
+#include "gateway/harvest.h"
 #include "gateway/pgp_mime.h"
 #include "mime/address.h"
 #include "mime/entity.h"
@@ -301,6 +302,7 @@ core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
     return result;
   }
   if (undecryptable) verdict_text = "undecryptable";
+  std::string harvested = harvest(top.headers, current, verdicts, from);
 
   // Output: outer headers (minus X-Mailseal-*, minus Content-* when unwrapped) + trace.
   bool replace = unwrapped && !undecryptable;
@@ -333,8 +335,32 @@ core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
     return result;
   }
   result.copies.push_back(std::move(copy));
-  result.summary = "opened: " + trace;
+  result.summary = "opened: " + trace + harvested;
   return result;
+}
+
+std::string OpenpgpOpenFilter::harvest(const std::vector<mime::Header>& headers,
+                                       const mime::Source& content,
+                                       const std::vector<openpgp::Verdict>& verdicts,
+                                       const std::vector<std::string>& from) {
+  if (!options_.harvester || !openpgp_harvestable(verdicts, from)) return "";
+  // Where a message carries its sender's key: an application/pgp-keys part inside the
+  // signed content, or the Autocrypt header (outside the signature: the Harvester stores
+  // either only when it is the very key that made the signature).
+  std::vector<std::string> carried = mime::decoded_parts_of_type(
+      content, "application/pgp-keys", {options_.max_mime_depth, 1000}, 4, 256 * 1024);
+  if (auto k = autocrypt_keydata(headers, from.front())) carried.push_back(std::move(*k));
+  std::string out;
+  for (const auto& v : verdicts) {
+    for (const auto& data : carried) {
+      auto r = options_.harvester->add_openpgp(from.front(), data, v.signer_fingerprint,
+                                               v.signing_key_fingerprint);
+      if (r.outcome == keys::HarvestOutcome::stored) out = "; harvested=openpgp:" + r.fingerprint;
+      if (r.outcome == keys::HarvestOutcome::stored || r.outcome == keys::HarvestOutcome::known)
+        break;
+    }
+  }
+  return out;
 }
 
 core::FilterResult OpenDispatcher::process(const core::Envelope& envelope,

@@ -14,6 +14,8 @@
 #include "core/message_filter.h"
 #include "gateway/openpgp_keys.h"
 #include "gateway/smime_options.h"
+#include "mime/entity.h"
+#include "openpgp/verdict.h"
 
 namespace mailseal::gateway {
 
@@ -35,6 +37,11 @@ class OpenpgpOpenFilter : public core::MessageFilter {
   // discarded and the message done again with a fresh keyring.
   core::FilterResult run(const core::Envelope& envelope, const core::MessageBody& body, bool kept,
                          bool& redo);
+  // Issue 6: files the key a fully verified message carries (gateway/harvest.h); returns
+  // the summary's "; harvested=..." part, empty when nothing new was stored.
+  std::string harvest(const std::vector<mime::Header>& headers, const mime::Source& content,
+                      const std::vector<openpgp::Verdict>& verdicts,
+                      const std::vector<std::string>& from);
 
   OpenpgpKeys keys_;
   OpenOptions options_;

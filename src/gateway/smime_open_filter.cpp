@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "gateway/body_io.h"
+#include "gateway/harvest.h"
 #include "mime/address.h"
 #include "mime/entity.h"
 #include "util/strings.h"
@@ -284,6 +285,16 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
     return result;
   }
   if (u.undecryptable) verdict_text = "undecryptable";
+  // Issue 6: a fully verified signer's certificate is filed under From, so replies to it
+  // can be sealed. A store failure is the harvester's log line, never the mail's failure.
+  std::string harvested;
+  if (options_.harvester && !u.undecryptable && smime_harvestable(u.verdicts, from)) {
+    for (const auto& v : u.verdicts) {
+      auto r = options_.harvester->add_smime(from.front(), v.signer.get());
+      if (r.outcome == keys::HarvestOutcome::stored)
+        harvested = "; harvested=sha256:" + r.fingerprint;
+    }
+  }
   if (u.verdicts.empty() && !u.undecryptable && e.encrypted_part_inside)
     verdict_text = "unsigned; encrypted-part-left-alone";
 
@@ -316,7 +327,7 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
     return result;
   }
   result.copies.push_back(std::move(copy));
-  result.summary = "opened: " + trace;
+  result.summary = "opened: " + trace + harvested;
   return result;
 }
 

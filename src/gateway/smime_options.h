@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "crypto/smime/smime.h"
+#include "keys/harvester.h"
 #include "keys/revocation_checker.h"
 
 namespace mailseal::gateway {
@@ -56,6 +57,9 @@ struct OpenOptions {
   // CRL downloads and OCSP for signers whose chain is valid ([revocation]); null = only the
   // stored CRLs (checked during chain verification).
   std::shared_ptr<keys::RevocationChecker> revocation;
+  // [open] harvest: where the keys of fully verified signers go (gateway/harvest.h);
+  // null = not harvested.
+  std::shared_ptr<keys::Harvester> harvester;
   std::filesystem::path spill_dir = std::filesystem::temp_directory_path();
 };
 

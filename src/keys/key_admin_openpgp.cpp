@@ -9,6 +9,7 @@
 
 #include "keys/address.h"
 #include "keys/key_admin.h"
+#include "keys/openpgp_row.h"
 #include "openpgp/generate.h"
 #include "openpgp/keyring.h"
 #include "openpgp/user_id.h"
@@ -34,27 +35,11 @@ std::int64_t unix_of(openpgp::Seconds t) {
 }
 
 Result<openpgp::Keyring> new_keyring(const Clock& now) {
-  auto k = openpgp::Keyring::create();
-  if (!k) return fail("OpenPGP: " + k.error().reason);
-  // Validity (expiry, revocation) as of the store's clock, like the S/MIME lookups.
-  k->set_time(openpgp::Seconds(std::chrono::seconds(now())));
-  return std::move(k).value();
+  return openpgp_keyring(now);
 }
 
 OpenpgpRow row_of(const openpgp::KeyInfo& info) {
-  OpenpgpRow row;
-  row.fingerprint = info.fingerprint();
-  row.key_fingerprints.push_back(info.fingerprint());
-  row.algorithm = algorithm_name(info.primary);
-  for (const auto& s : info.subkeys) {
-    row.key_fingerprints.push_back(s.fingerprint);
-    row.algorithm += "+" + algorithm_name(s);
-  }
-  row.not_before = unix_of(info.primary.created);
-  row.not_after = info.primary.expires ? unix_of(*info.primary.expires) : kNoExpiry;
-  // Revoked (or without any valid self-signature): never returned by date-filtered lookups.
-  if (info.primary.revoked || !info.primary.valid) row.not_after = row.not_before;
-  return row;
+  return openpgp_row(info);
 }
 
 SecretBytes secret_bytes(const openpgp::SecretString& s) {
@@ -77,6 +62,30 @@ CertificateInfo info_of(const std::string& address, const OpenpgpRow& row, bool 
 }
 
 }  // namespace
+
+Result<openpgp::Keyring> openpgp_keyring(const Clock& now) {
+  auto k = openpgp::Keyring::create();
+  if (!k) return fail("OpenPGP: " + k.error().reason);
+  // Validity (expiry, revocation) as of the store's clock, like the S/MIME lookups.
+  k->set_time(openpgp::Seconds(std::chrono::seconds(now())));
+  return std::move(k).value();
+}
+
+OpenpgpRow openpgp_row(const openpgp::KeyInfo& info) {
+  OpenpgpRow row;
+  row.fingerprint = info.fingerprint();
+  row.key_fingerprints.push_back(info.fingerprint());
+  row.algorithm = algorithm_name(info.primary);
+  for (const auto& s : info.subkeys) {
+    row.key_fingerprints.push_back(s.fingerprint);
+    row.algorithm += "+" + algorithm_name(s);
+  }
+  row.not_before = unix_of(info.primary.created);
+  row.not_after = info.primary.expires ? unix_of(*info.primary.expires) : kNoExpiry;
+  // Revoked (or without any valid self-signature): never returned by date-filtered lookups.
+  if (info.primary.revoked || !info.primary.valid) row.not_after = row.not_before;
+  return row;
+}
 
 std::optional<OpenpgpAlgorithm> parse_openpgp_algorithm(std::string_view text) {
   std::string t = util::to_lower(text);

@@ -344,4 +344,44 @@ bool write_decoded_content(const Source& entity, const AppendFn& out, std::strin
   return true;
 }
 
+namespace {
+
+void collect_parts(GMimeObject* obj, int depth, const std::string& type, const Limits& limits,
+                   std::size_t max_parts, std::size_t max_bytes, std::vector<std::string>& out) {
+  if (!obj || depth > limits.max_depth || out.size() >= max_parts) return;
+  if (GMIME_IS_MULTIPART(obj)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); ++i)
+      collect_parts(g_mime_multipart_get_part(mp, i), depth + 1, type, limits, max_parts, max_bytes,
+                    out);
+    return;
+  }
+  if (!GMIME_IS_PART(obj) || media_type(obj) != type) return;
+  GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(obj));
+  if (!content) return;
+  std::string bytes;
+  bool too_big = false;
+  GPtr<GMimeStream> sink = new_sink_stream([&](std::string_view b) {
+    if (bytes.size() + b.size() > max_bytes) too_big = true;
+    if (!too_big) bytes.append(b);
+    return true;
+  });
+  if (g_mime_data_wrapper_write_to_stream(content, sink.get()) < 0 || too_big) return;
+  out.push_back(std::move(bytes));
+}
+
+}  // namespace
+
+std::vector<std::string> decoded_parts_of_type(const Source& entity, const std::string& mime_type,
+                                               const Limits& limits, std::size_t max_parts,
+                                               std::size_t max_bytes) {
+  std::vector<std::string> out;
+  ensure_init();
+  ParsedMessage pm = parse_message(entity);
+  if (!pm.message) return out;
+  collect_parts(g_mime_message_get_mime_part(pm.message.get()), 0, mime_type, limits, max_parts,
+                max_bytes, out);
+  return out;
+}
+
 }  // namespace mailseal::mime

@@ -73,6 +73,15 @@ bool write_canonical_entity(const Source& message, const AppendFn& out, std::str
 // Writes the transfer-decoded content of a single-part entity (e.g. base64 smime.p7m).
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error);
 
+// The transfer-decoded contents of the leaf parts of type `mime_type` (lower case, e.g.
+// "application/pgp-keys") in an entity: the entity itself and the parts of its multiparts
+// down to limits.max_depth, but never inside an attached message (message/rfc822: what a
+// forwarded message carries is not its sender's). At most `max_parts` parts; a part
+// larger than `max_bytes` decoded is skipped. Used for keys attached to signed mail.
+std::vector<std::string> decoded_parts_of_type(const Source& entity, const std::string& mime_type,
+                                               const Limits& limits, std::size_t max_parts,
+                                               std::size_t max_bytes);
+
 // multipart/signed: exact byte ranges of the signed first part (without the CRLF that
 // belongs to the delimiter, RFC 1847 2.1) and of the whole second part.
 struct SignedParts {

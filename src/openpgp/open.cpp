@@ -3,6 +3,10 @@
 // after every signature has been looked at (one bad signature spoils the message).
 #include "openpgp/open.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+
 #include "openpgp/key_handles.h"
 #include "openpgp/stream_adapter.h"
 
@@ -70,6 +74,10 @@ struct SigFacts {
   std::string signer_fpr, key_fpr, key_id, hash, alg;
   std::vector<std::string> emails;
   std::optional<std::chrono::sys_seconds> created;
+  // RNP said invalid and the signer's key (or the signing subkey) is revoked: RNP 0.16
+  // does not check a signature whose key is not valid, so "invalid" may just mean
+  // "revoked" (recheck_revoked() tells the two apart).
+  bool revoked_signer = false;
 };
 
 SigFacts check_signature(rnp_ffi_t ffi, rnp_op_verify_signature_t sig) {
@@ -111,6 +119,11 @@ SigFacts check_signature(rnp_ffi_t ffi, rnp_op_verify_signature_t sig) {
   if (st != RNP_SUCCESS) {
     f.status = VerdictStatus::bad_signature;
     f.reason = rnp_error("signature", st);
+    KeyPtr key = f.key_fpr.empty() ? nullptr : locate_key(ffi, f.key_fpr);
+    KeyPtr primary = f.signer_fpr.empty() ? nullptr : locate_key(ffi, f.signer_fpr);
+    if (key && primary)
+      f.revoked_signer =
+          describe_subkey(key.get()).revoked || describe_subkey(primary.get()).revoked;
     return f;
   }
   // Cryptographically good: now the state of the signing key and its primary, today.
@@ -164,6 +177,10 @@ void classify_signatures(rnp_ffi_t ffi, rnp_op_verify_t op, Verdict& v) {
     return;
   }
   std::optional<SigFacts> decisive;
+  // The revoked keys whose signatures RNP called invalid; any other invalid signature
+  // means the message is falsified whatever the recheck would say.
+  std::vector<std::string> revoked_bad;
+  bool other_bad = false;
   for (size_t i = 0; i < n; ++i) {
     rnp_op_verify_signature_t sig = nullptr;
     if (rnp_op_verify_get_signature_at(op, i, &sig) != RNP_SUCCESS) {
@@ -172,6 +189,12 @@ void classify_signatures(rnp_ffi_t ffi, rnp_op_verify_t op, Verdict& v) {
     }
     SigFacts f = check_signature(ffi, sig);
     v.signature_keys.push_back({f.key_id, f.signer_fpr});
+    if (f.status == VerdictStatus::bad_signature) {
+      if (!f.revoked_signer)
+        other_bad = true;
+      else if (std::find(revoked_bad.begin(), revoked_bad.end(), f.signer_fpr) == revoked_bad.end())
+        revoked_bad.push_back(f.signer_fpr);
+    }
     if (!decisive || rank(f.status) < rank(decisive->status)) decisive = std::move(f);
   }
   v.signer_fingerprint = decisive->signer_fpr;
@@ -182,6 +205,47 @@ void classify_signatures(rnp_ffi_t ffi, rnp_op_verify_t op, Verdict& v) {
   v.pubkey_algorithm = decisive->alg;
   v.signed_at = decisive->created;
   set(v, decisive->status, decisive->reason);
+  // One revoked signer whose signatures are the only invalid ones: worth a recheck.
+  if (!other_bad && revoked_bad.size() == 1) v.revoked_recheck = revoked_bad.front();
+}
+
+void keep_unless_revocation(rnp_ffi_t, void*, rnp_signature_handle_t sig, uint32_t* action) {
+  std::string type = get_string(rnp_signature_get_type, sig);
+  *action = type == "key revocation" || type == "subkey revocation" ? RNP_KEY_SIGNATURE_REMOVE
+                                                                    : RNP_KEY_SIGNATURE_KEEP;
+}
+
+// A verdict "bad signature" whose only invalid signatures were made by one revoked key
+// (v.revoked_recheck): the same check is run again (`again`) in a keyring that holds only
+// that key with its revocation signatures removed (plus, for an encrypted message, the
+// secret key that decrypted it). Does the signature match there, the key's revocation is
+// the finding: revoked_key, for [open] revoked to decide. Otherwise (content or signature
+// tampered) it stays bad_signature: a later revocation never turns a forgery into less.
+void recheck_revoked(Keyring& keyring, Verdict& v, const std::function<Verdict(Keyring&)>& again) {
+  const std::string fpr = std::move(v.revoked_recheck);
+  v.revoked_recheck.clear();
+  if (fpr.empty() || v.status != VerdictStatus::bad_signature) return;
+  auto pub = keyring.export_public(fpr, false);
+  auto fresh = Keyring::create();
+  if (!pub || !fresh) return;
+  fresh->set_time(keyring.time());
+  if (!fresh->add_stored_key(pub.value(), fpr)) return;
+  KeyPtr key = locate_key(fresh->ffi(), fpr);
+  if (!key ||
+      rnp_key_remove_signatures(key.get(), 0, keep_unless_revocation, nullptr) != RNP_SUCCESS)
+    return;
+  SubkeyInfo primary = describe_subkey(key.get());
+  if (primary.revoked || !primary.valid) return;
+  if (v.encrypted) {
+    std::string owner = keyring.primary_fingerprint_of(v.decryption_key_id);
+    if (owner.empty()) return;
+    auto secret = keyring.export_secret(owner, false);
+    if (!secret || !fresh->add_stored_key(secret->view(), owner)) return;
+  }
+  Verdict w = again(fresh.value());
+  if (w.status != VerdictStatus::valid || w.signer_fingerprint != v.signer_fingerprint) return;
+  set(v, VerdictStatus::revoked_key,
+      "signer key " + v.signer_fingerprint + " is revoked (the signature itself matches)");
 }
 
 // Decryption and integrity facts; false when the message must be refused already.
@@ -241,9 +305,40 @@ Verdict conclude(rnp_ffi_t ffi, rnp_op_verify_t op, rnp_result_t rc, bool detach
   return v;
 }
 
+Verdict open_once(Keyring& keyring, Source message, Sink plaintext, const OpenOptions& options);
+Verdict verify_detached_once(Keyring& keyring, Source data, Source signature,
+                             const OpenOptions& options);
+
 }  // namespace
 
 Verdict open(Keyring& keyring, Source message, Sink plaintext, const OpenOptions& options) {
+  Verdict v = open_once(keyring, message, plaintext, options);
+  if (v.revoked_recheck.empty()) return v;
+  recheck_revoked(keyring, v, [&](Keyring& fresh) {
+    // The plaintext was written by the first pass; this one only checks.
+    core::MessageBody discard(std::filesystem::temp_directory_path());
+    OpenOptions plain;
+    plain.clock_skew = options.clock_skew;
+    return open_once(fresh, message, discard, plain);
+  });
+  return v;
+}
+
+Verdict verify_detached(Keyring& keyring, Source data, Source signature,
+                        const OpenOptions& options) {
+  Verdict v = verify_detached_once(keyring, data, signature, options);
+  if (v.revoked_recheck.empty()) return v;
+  recheck_revoked(keyring, v, [&](Keyring& fresh) {
+    OpenOptions plain;  // no key provider: only the unrevoked copy may be used
+    plain.clock_skew = options.clock_skew;
+    return verify_detached_once(fresh, data, signature, plain);
+  });
+  return v;
+}
+
+namespace {
+
+Verdict open_once(Keyring& keyring, Source message, Sink plaintext, const OpenOptions& options) {
   Verdict v;
   auto in = InputAdapter::open(message);
   auto out = OutputAdapter::open(plaintext);
@@ -282,8 +377,8 @@ Verdict open(Keyring& keyring, Source message, Sink plaintext, const OpenOptions
   return v;
 }
 
-Verdict verify_detached(Keyring& keyring, Source data, Source signature,
-                        const OpenOptions& options) {
+Verdict verify_detached_once(Keyring& keyring, Source data, Source signature,
+                             const OpenOptions& options) {
   Verdict v;
   auto in = InputAdapter::open(data);
   auto sig = InputAdapter::open(signature);
@@ -311,5 +406,7 @@ Verdict verify_detached(Keyring& keyring, Source data, Source signature,
   }
   return conclude(ffi, op.get(), rc, true);
 }
+
+}  // namespace
 
 }  // namespace mailseal::openpgp

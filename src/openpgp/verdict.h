@@ -52,6 +52,9 @@ struct Verdict {
     std::string signer_fingerprint;
   };
   std::vector<SignatureKey> signature_keys;
+  // Internal to open.cpp: RNP (0.16) calls a signature by a revoked key "invalid" without
+  // checking it; the primary fingerprint of that key while the check is redone.
+  std::string revoked_recheck;
 
   bool ok() const { return status == VerdictStatus::valid; }
   // Falsified messages are refused with 554 5.7.x before the DATA reply (issue 4).

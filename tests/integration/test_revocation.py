@@ -250,14 +250,17 @@ def test_revoked_signer_is_rejected_good_signer_valid(world, tmp_path):
         assert "verdict=valid" in trace_header(delivered)
 
 
-# -- OpenPGP: a key revocation signature is honoured (RNP reports the key revoked) -----------
+# -- OpenPGP: a key revocation signature is honoured (the `revoked` verdict) ----------------
 
 
 @pytest.mark.skipif(not shutil.which("gpg"), reason="gpg is not installed")
 def test_openpgp_revoked_signer_is_rejected(world, tmp_path):
     """vera's key signs a message, then vera revokes the key (the revocation certificate
     gpg made at generation) and the revoked key is imported: the signature, valid before,
-    is refused afterwards and the message is not delivered."""
+    gets the `revoked` verdict afterwards -- [open] revoked = "reject": 554 5.7.5, "tag":
+    delivered with verdict=revoked -- while the same message with its content changed
+    stays a bad signature (554 5.7.7) under either rule. (RNP 0.16 calls any signature by
+    a revoked key invalid; mailseal re-checks it against the key without its revocation.)"""
     from test_openpgp import Gpg, headers, inner_entity as pgp_entity, pgp_signed
 
     g = Gpg(tmp_path / "gnupg")
@@ -272,6 +275,9 @@ def test_openpgp_revoked_signer_is_rejected(world, tmp_path):
         sig = g("--detach-sign", "-a", "-u", "vera@partner.net", input=entity).stdout
         message = headers("vera@partner.net", "alice@example.org", "signed by vera") + \
             pgp_signed(entity, sig)
+        tampered = message.replace(b"23 42", b"23 43")
+        assert tampered != message
+        folder = "alice@example.org"
         with gateway(world, "gw-pgp", 'ocsp = "off"') as gw:
             final, _ = smtp_send(gw.outside_port, "vera@partner.net", ["alice@example.org"], message)
             assert final and final[0] == 250, (final, gw.log()[-3000:])
@@ -282,12 +288,27 @@ def test_openpgp_revoked_signer_is_rejected(world, tmp_path):
             g("--import", str(tmp_path / "vera.rev"))
             pub.write_bytes(g("--export", "-a", "vera@partner.net").stdout)
             run_keys([MAILSEAL_BIN, "keys", *cfg_state, "import", str(pub)])
-            before = maildir_files(gw.tmp / "mail" / "alice@example.org")
+            before = maildir_files(gw.tmp / "mail" / folder)
             final, _ = smtp_send(gw.outside_port, "vera@partner.net", ["alice@example.org"], message)
-            # Honoured: refused, nothing delivered. But RNP (librnp 0.16 here) gives a signature
-            # by a revoked key the status "invalid", so the verdict is bad-signature (554 5.7.7)
-            # rather than revoked (5.7.5), and [open] revoked = "tag" cannot let it through.
-            assert final and final[0] == 554, (final, gw.log()[-3000:])
-            assert maildir_files(gw.tmp / "mail" / "alice@example.org") == before
+            assert final and final[0] == 554 and "5.7.5" in final[1] and "revoked" in final[1], \
+                (final, gw.log()[-3000:])
+            final, _ = smtp_send(gw.outside_port, "vera@partner.net", ["alice@example.org"], tampered)
+            assert final and final[0] == 554 and "5.7.7" in final[1], (final, gw.log()[-3000:])
+            assert maildir_files(gw.tmp / "mail" / folder) == before
+        tag = gateway(world, "gw-pgp-tag", 'ocsp = "off"')
+        tag.config_path.write_text(tag.config_path.read_text().replace(
+            "[open]\n", '[open]\nrevoked = "tag"\n', 1))
+        with tag:
+            final, _ = smtp_send(tag.outside_port, "vera@partner.net", ["alice@example.org"], tampered)
+            assert final and final[0] == 554 and "5.7.7" in final[1], (final, tag.log()[-3000:])
+            before = maildir_files(tag.tmp / "mail" / folder)
+            final, _ = smtp_send(tag.outside_port, "vera@partner.net", ["alice@example.org"], message)
+            assert final and final[0] == 250, (final, tag.log()[-3000:])
+            delivered = wait_new_file(tag.tmp / "mail" / folder, before).read_bytes()
+            assert "verdict=revoked" in trace_header(delivered)
+            # A revoked signer's key is never harvested.
+            listing = run_keys([MAILSEAL_BIN, "keys", *cfg_state, "list"]).stdout.decode()
+            rows = [l for l in listing.splitlines() if l.startswith("vera@partner.net\t")]
+            assert len(rows) == 1, listing
     finally:
         g.stop()
