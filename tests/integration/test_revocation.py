@@ -15,11 +15,13 @@ OpenPGP: a key revoked after it signed (gpg's revocation certificate, imported w
 `mailseal keys import`) no longer gets its signature accepted.
 """
 
+import contextlib
 import functools
 import http.server
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -204,10 +206,19 @@ def test_crl_revoked_recipient_is_refused(world):
     assert [r for r in rows if "Revocation Test CA" in r[0]], rows
 
 
+@contextlib.contextmanager
+def refused_port():
+    """A port bound but not listening: connections to it are refused, and no test running
+    in parallel can start a server on it meanwhile (free_port() alone could hand it out)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def test_responder_down_soft_fail_seals_with_warning(world):
-    dead = free_port()
-    with gateway(world, "gw-soft", f'ocsp = "soft-fail"\nocsp_url = "http://127.0.0.1:{dead}/"\n'
-                                   'ocsp_timeout = "2s"\ncrl_fetch = false') as gw:
+    with refused_port() as dead, \
+            gateway(world, "gw-soft", f'ocsp = "soft-fail"\nocsp_url = "http://127.0.0.1:{dead}/"\n'
+                                      'ocsp_timeout = "2s"\ncrl_fetch = false') as gw:
         final, rcpts = send_to(gw, "ron@partner.example", "soft")
         assert final and final[0] == 250, (final, rcpts, gw.log()[-3000:])
         log = gw.log()
@@ -215,12 +226,12 @@ def test_responder_down_soft_fail_seals_with_warning(world):
 
 
 def test_responder_down_hard_fail_is_temporary(world):
-    dead = free_port()
-    with gateway(world, "gw-hard", f'ocsp = "hard-fail"\nocsp_url = "http://127.0.0.1:{dead}/"\n'
-                                   'ocsp_timeout = "2s"\ncrl_fetch = false') as gw:
+    with refused_port() as dead, \
+            gateway(world, "gw-hard", f'ocsp = "hard-fail"\nocsp_url = "http://127.0.0.1:{dead}/"\n'
+                                      'ocsp_timeout = "2s"\ncrl_fetch = false') as gw:
         final, rcpts = send_to(gw, "ron@partner.example", "hard")
         assert final is None
-        assert rcpts[0][0] == 451 and "4.7.0" in rcpts[0][1], rcpts
+        assert rcpts[0][0] == 451 and "4.7.0" in rcpts[0][1], (rcpts, gw.log()[-3000:])
 
 
 def signed_by(world, name, tmp):
