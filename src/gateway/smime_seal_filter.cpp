@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "gateway/body_io.h"
 #include "mime/address.h"
@@ -39,11 +40,11 @@ struct SignedEntity {
       : head(spill), tail(spill), opaque(spill) {}
 };
 
-bool build_signed(const core::MessageBody& entity, const keys::SecretKeyRecord& key, bool opaque,
+bool build_signed(const mime::Source& entity, const keys::SecretKeyRecord& key, bool opaque,
                   SignedEntity& out, std::string& why) {
   smime::SignerKey signer{key.cert.get(), key.key.get(), {}};
   for (const auto& c : key.chain) signer.chain.push_back(c.get());
-  crypto::BioPtr in = read_bio(source_of(entity));
+  crypto::BioPtr in = read_bio(entity);
   if (opaque) {
     out.opaque.append(mime::pkcs7_mime_headers(mime::SmimeKind::signed_data));
     crypto::BioPtr b64 = base64_into(out.opaque);
@@ -59,7 +60,7 @@ bool build_signed(const core::MessageBody& entity, const keys::SecretKeyRecord& 
   smime::Status s = smime::sign(in.get(), b64.get(), signer, {false});
   out.tail.append(mime::signed_multipart_tail(boundary));
   why = s.reason;
-  out.source = mime::concat_source({source_of(out.head), source_of(entity), source_of(out.tail)});
+  out.source = mime::concat_source({source_of(out.head), entity, source_of(out.tail)});
   return s.ok() && out.tail.ok();
 }
 
@@ -111,15 +112,20 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
       return refuse(550, "5.7.1", "cannot sign for " + rcpt + ": no signing key");
   }
 
-  // Canonical entity and (once) the signed entity.
+  // Canonical entity (read in place when the message already is one, else written out)
+  // and (once) the signed entity.
   core::MessageBody entity(options_.spill_dir);
   std::string why;
-  if (!mime::write_canonical_entity(source_of(body), append_to(entity), &why))
+  std::string entity_head;
+  std::optional<mime::Source> in_place =
+      mime::canonical_entity_in_place(source_of(body), entity_head);
+  if (!in_place && !mime::write_canonical_entity(source_of(body), append_to(entity), &why))
     return refuse(554, "5.6.0", why);
+  const mime::Source canonical = in_place ? *in_place : source_of(entity);
   SignedEntity signed_entity(options_.spill_dir);
-  mime::Source inner = source_of(entity);
+  mime::Source inner = canonical;
   if (!secrets.empty()) {
-    if (!build_signed(entity, secrets.front(), options_.opaque_signing, signed_entity, why))
+    if (!build_signed(canonical, secrets.front(), options_.opaque_signing, signed_entity, why))
       return refuse(451, "4.7.0", "signing failed: " + why);
     inner = signed_entity.source;
   }

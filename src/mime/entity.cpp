@@ -131,26 +131,26 @@ bool decoded_has_bare_lf(GMimeDataWrapper* content) {
 // existing base64 or quoted-printable body) without touching line ends, so a text part
 // with bare LF gets new content: decoded, LF -> CRLF, and its encoding chosen afresh.
 // The new content is a filter over the original stream, so nothing is held in memory.
-void canonicalise_text_parts(GMimeObject* obj) {
+bool canonicalise_text_parts(GMimeObject* obj) {
   // Signed or encrypted multiparts are someone else's exact bytes: left alone (GMime's
   // encode leaves them alone too).
-  if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj)) return;
+  if (GMIME_IS_MULTIPART_SIGNED(obj) || GMIME_IS_MULTIPART_ENCRYPTED(obj)) return false;
   if (GMIME_IS_MESSAGE_PART(obj)) {
     GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-    if (inner && g_mime_message_get_mime_part(inner))
-      canonicalise_text_parts(g_mime_message_get_mime_part(inner));
-    return;
+    return inner && g_mime_message_get_mime_part(inner) &&
+           canonicalise_text_parts(g_mime_message_get_mime_part(inner));
   }
   if (GMIME_IS_MULTIPART(obj)) {
     GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    bool changed = false;
     for (int i = 0; i < g_mime_multipart_get_count(mp); ++i)
-      canonicalise_text_parts(g_mime_multipart_get_part(mp, i));
-    return;
+      changed |= canonicalise_text_parts(g_mime_multipart_get_part(mp, i));
+    return changed;
   }
-  if (!GMIME_IS_PART(obj) || media_type(obj).rfind("text/", 0) != 0) return;
+  if (!GMIME_IS_PART(obj) || media_type(obj).rfind("text/", 0) != 0) return false;
   GMimePart* part = GMIME_PART(obj);
   GMimeDataWrapper* content = g_mime_part_get_content(part);
-  if (!content || !decoded_has_bare_lf(content)) return;
+  if (!content || !decoded_has_bare_lf(content)) return false;
   GMimeStream* raw = g_mime_data_wrapper_get_stream(content);
   GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(content);
   g_mime_stream_reset(raw);
@@ -166,6 +166,73 @@ void canonicalise_text_parts(GMimeObject* obj) {
       g_mime_data_wrapper_new_with_stream(filtered.get(), GMIME_CONTENT_ENCODING_DEFAULT));
   g_mime_part_set_content(part, canonical.get());
   g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_DEFAULT);
+  return true;
+}
+
+// The transfer encodings of the leaf parts, in tree order (inside attached messages too).
+void collect_encodings(GMimeObject* obj, std::vector<int>& out) {
+  if (!obj) return;
+  if (GMIME_IS_MESSAGE_PART(obj)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+    if (inner) collect_encodings(g_mime_message_get_mime_part(inner), out);
+    return;
+  }
+  if (GMIME_IS_MULTIPART(obj)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); ++i)
+      collect_encodings(g_mime_multipart_get_part(mp, i), out);
+    return;
+  }
+  if (GMIME_IS_PART(obj)) out.push_back(g_mime_part_get_content_encoding(GMIME_PART(obj)));
+}
+
+// Bytes 1-127 only, every line ended by CRLF (no bare CR or LF) and at most 998 octets
+// before it (RFC 5322 2.1.1): text that no transport or canonicalisation would change.
+bool seven_bit_crlf(const Source& src, std::size_t from) {
+  char buf[64 * 1024];
+  bool cr = false;
+  std::size_t line = 0;
+  for (std::size_t off = from;;) {
+    long n = src.read_at(off, buf, sizeof buf);
+    if (n < 0) return false;
+    if (n == 0) break;
+    for (long i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(buf[i]);
+      if (cr != (c == '\n')) return false;  // CR not followed by LF, or LF without CR
+      if (c == '\n') {
+        cr = false;
+        line = 0;
+        continue;
+      }
+      if (c == 0 || c >= 0x80) return false;
+      cr = c == '\r';
+      if (!cr && ++line > 998) return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return !cr;
+}
+
+// The Content-* fields of a header block as they are (folded lines kept); nullopt when
+// there is no Content-Type.
+std::optional<std::string> content_fields(std::string_view block) {
+  std::string out;
+  bool keep = false, has_type = false;
+  while (!block.empty()) {
+    std::size_t eol = block.find("\r\n");
+    if (eol == std::string_view::npos) break;
+    std::string_view line = block.substr(0, eol + 2);
+    block.remove_prefix(eol + 2);
+    if (line == "\r\n") break;
+    if (line[0] != ' ' && line[0] != '\t') {
+      std::string name = lower(std::string(line.substr(0, line.find(':'))));
+      keep = name.rfind("content-", 0) == 0;
+      has_type |= name == "content-type";
+    }
+    if (keep) out.append(line);
+  }
+  if (!has_type) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -321,6 +388,36 @@ bool write_canonical_entity(const Source& message, const AppendFn& out, std::str
     return false;
   }
   return true;
+}
+
+std::optional<Source> canonical_entity_in_place(const Source& message, std::string& head) {
+  ensure_init();
+  std::optional<std::size_t> body = find_body_offset(message);
+  if (!body || *body > 1024 * 1024) return std::nullopt;
+  std::string block(*body, '\0');
+  for (std::size_t got = 0; got < block.size();) {
+    long n = message.read_at(got, block.data() + got, block.size() - got);
+    if (n <= 0) return std::nullopt;
+    got += static_cast<std::size_t>(n);
+  }
+  if (!seven_bit_crlf(source_from_string(block), 0)) return std::nullopt;
+  std::optional<std::string> fields = content_fields(block);
+  if (!fields || !seven_bit_crlf(message, *body)) return std::nullopt;
+  // Would write_canonical_entity change anything? Ask GMime the same questions it would
+  // act on: a text part with bare LF inside its transfer encoding, a part it would give
+  // another encoding for the 7-bit constraint.
+  ParsedMessage pm = parse_message(message);
+  GMimeObject* part = pm.message ? g_mime_message_get_mime_part(pm.message.get()) : nullptr;
+  if (!part) return std::nullopt;
+  std::vector<int> before, after;
+  collect_encodings(part, before);
+  if (canonicalise_text_parts(part)) return std::nullopt;
+  g_mime_object_encode(part, GMIME_ENCODING_CONSTRAINT_7BIT);
+  collect_encodings(part, after);
+  if (before != after) return std::nullopt;
+  head = *fields + "\r\n";
+  return concat_source(
+      {source_from_string(head), sub_source(message, *body, message.size - *body)});
 }
 
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error) {

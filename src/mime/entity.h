@@ -70,6 +70,14 @@ bool write_without_fields(const Source& message, const std::vector<std::string>&
 // clean (GMIME_ENCODING_CONSTRAINT_7BIT) with CRLF line ends. False on failure.
 bool write_canonical_entity(const Source& message, const AppendFn& out, std::string* error);
 
+// The canonical entity read in place, when the message already is canonical: its body is
+// 7-bit with CRLF lines of at most 998 octets, it has a Content-Type, and
+// write_canonical_entity would neither convert a text part nor re-encode a part. Then the
+// entity is the message's Content-* fields as they are (kept in `head`, which must
+// outlive the result), an empty line and the body, and nothing is copied: for a large
+// message that saves writing it once more. nullopt: use write_canonical_entity.
+std::optional<Source> canonical_entity_in_place(const Source& message, std::string& head);
+
 // Writes the transfer-decoded content of a single-part entity (e.g. base64 smime.p7m).
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error);
 

@@ -330,3 +330,81 @@ TEST(ParseHeaderBlock, GivesTheHeaderWithoutReadingTheBody) {
 
 }  // namespace
 }  // namespace mailseal::mime
+
+namespace mailseal::mime {
+namespace {
+
+std::string gmime_canonical(const std::string& msg) {
+  std::string out;
+  std::string why;
+  EXPECT_TRUE(write_canonical_entity(
+      source_from_string(msg),
+      [&out](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      &why))
+      << why;
+  return out;
+}
+
+std::string read_source(const Source& s) {
+  std::string out(s.size, '\0');
+  for (std::size_t got = 0; got < out.size();) {
+    long n = s.read_at(got, out.data() + got, out.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+const char* kCanonical =
+    "From: a@example.org\r\nTo: b@example.net\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed;\r\n boundary=\"b1\"\r\n\r\n"
+    "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nHello,\r\nworld.\r\n"
+    "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "AAECAwQFBgcICQ==\r\n--b1--\r\n";
+
+TEST(CanonicalInPlace, AnAlreadyCanonicalMessageIsReadInPlaceAsGMimeWouldWriteIt) {
+  std::string msg = kCanonical, head;
+  auto in_place = canonical_entity_in_place(source_from_string(msg), head);
+  ASSERT_TRUE(in_place);
+  std::string got = read_source(*in_place);
+  EXPECT_EQ(got.rfind("Content-Type: multipart/mixed;\r\n boundary=\"b1\"\r\n\r\n--b1\r\n", 0), 0u)
+      << got;
+  EXPECT_EQ(got.find("From:"), std::string::npos);
+  EXPECT_EQ(got.find("MIME-Version"), std::string::npos);
+  // The body is the message's own bytes.
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), msg.substr(msg.find("\r\n\r\n") + 4));
+  // And the same entity GMime writes, so the choice does not change what gets signed.
+  EXPECT_EQ(got, gmime_canonical(msg));
+}
+
+TEST(CanonicalInPlace, AnythingGMimeWouldChangeIsLeftToIt) {
+  std::string head;
+  auto check = [&](std::string msg, const char* why) {
+    EXPECT_FALSE(canonical_entity_in_place(source_from_string(msg), head)) << why;
+  };
+  std::string base = kCanonical;
+  check("From: a@example.org\r\nSubject: x\r\n\r\nno content type\r\n", "no Content-Type");
+  std::string eight = base;
+  eight.replace(eight.find("Hello"), 5, "H\xc3\xa9llo");
+  check(eight, "8-bit body");
+  std::string bare_lf = base;
+  bare_lf.replace(bare_lf.find("Hello,\r\n"), 8, "Hello,\n");
+  check(bare_lf, "bare LF in the body");
+  std::string bare_cr = base;
+  bare_cr.replace(bare_cr.find("Hello,\r\n"), 8, "Hello,\r");
+  check(bare_cr, "bare CR in the body");
+  std::string long_line = base;
+  long_line.replace(long_line.find("Hello,"), 6, std::string(999, 'h'));
+  check(long_line, "a line over 998 octets");
+  // A base64 text part whose decoded text has bare LF: GMime converts it (RFC 8551 3.1.1).
+  check(
+      "From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8Kd29ybGQK\r\n",
+      "base64 text with bare LF inside");
+}
+
+}  // namespace
+}  // namespace mailseal::mime
