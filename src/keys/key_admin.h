@@ -1,6 +1,7 @@
 // KeyAdmin: the operator's key-management operations (`mailseal keys ...`) as a library,
 // testable without the CLI: init, internal CA, generate, import, export, list, remove,
-// master-key rotation. Owns the layout of the state directory (keys.db, master.key).
+// master-key rotation. Owns the layout of the state directory (keys.db, master.key); the
+// store may instead be in PostgreSQL (StatePaths::store), the master key is always a file.
 #pragma once
 
 #include <filesystem>
@@ -11,14 +12,14 @@
 #include <vector>
 
 #include "keys/cert_builder.h"
+#include "keys/key_store.h"
 #include "keys/result.h"
 #include "keys/secret_bytes.h"
-#include "keys/sqlite_key_store.h"
 
 namespace mailseal::keys {
 
 struct StatePaths {
-  std::filesystem::path database;    // <state>/keys.db
+  StoreLocation store;               // <state>/keys.db, or a PostgreSQL database
   std::filesystem::path master_key;  // <state>/master.key unless placed elsewhere
   // `master_key` empty = inside the state directory.
   static StatePaths under(const std::filesystem::path& state_dir,
@@ -59,13 +60,14 @@ struct ImportOptions {
 
 class KeyAdmin {
  public:
-  // Creates the state directory (0700), master key (0600) and keys.db. Refuses to
-  // overwrite either: an existing master key may be the only copy.
+  // Creates the state directory (0700), master key (0600) and the store (keys.db, or the
+  // schema in PostgreSQL). Refuses to overwrite either: an existing master key may be the
+  // only copy, and a PostgreSQL store already initialised belongs to other nodes.
   static Status init(const StatePaths& paths, Clock now = {});
   // Opens an initialised store; finishes or discards an interrupted key rotation.
   static Result<KeyAdmin> open(const StatePaths& paths, Clock now = {});
 
-  SqliteKeyStore& store() { return *store_; }
+  KeyStore& store() { return *store_; }
 
   Status ca_init(const CaOptions& options);
   Result<std::string> ca_certificate_pem();
@@ -104,10 +106,10 @@ class KeyAdmin {
 
  private:
   std::vector<std::string> openpgp_user_ids(const std::string& fingerprint);
-  KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now)
+  KeyAdmin(StatePaths p, std::unique_ptr<KeyStore> s, Clock now)
       : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)) {}
   StatePaths paths_;
-  std::unique_ptr<SqliteKeyStore> store_;
+  std::unique_ptr<KeyStore> store_;
   Clock now_;
 };
 

@@ -1,4 +1,4 @@
-// The parsed-key cache of SqliteKeyStore: hits share the parsed objects; every kind of
+// The parsed-key cache of KeyStore: hits share the parsed objects; every kind of
 // store change (this store's writer, another store object, a raw SQLite connection) is
 // seen by the next lookup; validity is checked on every hit; the TTL re-reads; only the
 // wanted secret keys are opened; concurrent lookups and writes are safe (run under ASan).
@@ -11,7 +11,8 @@
 #include <thread>
 
 #include "keys/key_cache.h"
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
+#include "keys/sqlite_db.h"
 #include "keys/x509_util.h"
 #include "keys_test_util.h"
 
@@ -33,14 +34,14 @@ class KeyCacheTest : public ::testing::Test {
     std::filesystem::remove(dir_.path() / "keys.db-wal", ec);
     std::filesystem::remove(dir_.path() / "keys.db-shm", ec);
     std::filesystem::remove(dir_.path() / "master.key", ec);
-    auto s = SqliteKeyStore::create(
+    auto s = KeyStore::create(
         db(), MasterKey::create(dir_.path() / "master.key").value(), [this] { return now_.load(); },
         limits);
     ASSERT_TRUE(s) << s.error();
     store_ = std::move(s).value();
   }
   std::filesystem::path db() const { return dir_.path() / "keys.db"; }
-  void add_secret(SqliteKeyStore& s, const std::string& addr, const Identity& id) {
+  void add_secret(KeyStore& s, const std::string& addr, const Identity& id) {
     auto w = s.begin_write();
     ASSERT_TRUE(w) << w.error();
     auto st = w->add_secret_key(addr, id.cert.get(), id.key.get(), {});
@@ -75,7 +76,7 @@ class KeyCacheTest : public ::testing::Test {
 
   TempDir dir_;
   std::atomic<std::int64_t> now_ = kNow + 3600;
-  std::unique_ptr<SqliteKeyStore> store_;
+  std::unique_ptr<KeyStore> store_;
 };
 
 TEST_F(KeyCacheTest, HitReturnsTheSameParsedObjects) {
@@ -142,8 +143,8 @@ TEST_F(KeyCacheTest, ChangesByOtherConnectionsAreSeen) {
   EXPECT_EQ(public_count("alice@example.org"), 0u);
   EXPECT_EQ(secret_count("alice@example.org"), 0u);
   // Another store object on the same file (`mailseal keys import`).
-  auto other = SqliteKeyStore::open(db(), MasterKey::load(dir_.path() / "master.key").value(),
-                                    [this] { return now_.load(); });
+  auto other = KeyStore::open(db(), MasterKey::load(dir_.path() / "master.key").value(),
+                              [this] { return now_.load(); });
   ASSERT_TRUE(other) << other.error();
   add_secret(*other.value(), "alice@example.org", alice);
   EXPECT_EQ(public_count("alice@example.org"), 1u);
@@ -319,7 +320,7 @@ TEST(SqlConnection, PreparedStatementsAreKeptAndNotSharedWhileInUse) {
                          nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(raw);
-  auto c = sql::Connection::open(file);
+  auto c = sql::SqliteConnection::open(file);
   ASSERT_TRUE(c) << c.error();
   const char* q = "SELECT v FROM t WHERE v >= ?1 ORDER BY v";
   for (int round = 0; round < 3; ++round) {
@@ -338,12 +339,12 @@ TEST(SqlConnection, PreparedStatementsAreKeptAndNotSharedWhileInUse) {
     ASSERT_TRUE(outer->step().value());
     EXPECT_EQ(outer->integer(0), 2);
   }
-  auto v1 = c.value()->data_version();
+  auto v1 = c.value()->change_counter();
   ASSERT_TRUE(v1);
   ASSERT_EQ(sqlite3_open(file.c_str(), &raw), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(raw, "INSERT INTO t VALUES (3)", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
-  auto v2 = c.value()->data_version();
+  auto v2 = c.value()->change_counter();
   ASSERT_TRUE(v2);
   EXPECT_NE(v1.value(), v2.value());
 }
