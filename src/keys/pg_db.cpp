@@ -2,6 +2,9 @@
 
 #include "keys/pg_db.h"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -89,21 +92,27 @@ class PgStmt final : public StmtImpl {
 
   Status execute() {
     PGconn* conn = c_->raw();
-    // Only a statement outside a transaction may be retried on a fresh connection.
+    // Only a statement outside a transaction may be retried on a fresh connection, and
+    // not after a deadline passed (the server is there but does not answer).
     bool may_retry = PQtransactionStatus(conn) == PQTRANS_IDLE;
-    auto st = try_execute();
-    if (!st && may_retry && !c_->usable() && c_->reset()) st = try_execute();
+    bool timed_out = false;
+    auto st = try_execute(timed_out);
+    if (!st && may_retry && !timed_out && !c_->usable() && c_->reset()) st = try_execute(timed_out);
     return st;
   }
 
-  Status try_execute() {
+  Status try_execute(bool& timed_out) {
     PGconn* conn = c_->raw();
     const int n = static_cast<int>(values_.size());
     if (!p_->done) {
-      PGresult* r = PQprepare(conn, p_->name.c_str(), p_->sql.c_str(), n, types_.data());
-      bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-      PQclear(r);
-      if (!ok) return fail(c_->error());
+      if (!PQsendPrepare(conn, p_->name.c_str(), p_->sql.c_str(), n, types_.data()))
+        return fail(c_->error());
+      auto r = c_->await_result(timed_out);
+      if (!r) return r.take_error();
+      bool ok = PQresultStatus(r.value()) == PGRES_COMMAND_OK;
+      std::string why = ok ? "" : pg_error(PQresultErrorMessage(r.value()));
+      PQclear(r.value());
+      if (!ok) return fail(why);
       p_->done = true;
     }
     std::vector<const char*> values(values_.size());
@@ -113,15 +122,20 @@ class PgStmt final : public StmtImpl {
       lengths[i] = static_cast<int>(values_[i].size());
     }
     PQclear(res_);
-    res_ = PQexecPrepared(conn, p_->name.c_str(), n, values.data(), lengths.data(), formats_.data(),
-                          1 /* binary results */);
+    res_ = nullptr;
+    if (!PQsendQueryPrepared(conn, p_->name.c_str(), n, values.data(), lengths.data(),
+                             formats_.data(), 1 /* binary results */))
+      return fail(c_->error());
+    auto r = c_->await_result(timed_out);
+    if (!r) return r.take_error();
+    res_ = r.value();
     switch (PQresultStatus(res_)) {
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
         c_->set_changes(std::strtoll(PQcmdTuples(res_), nullptr, 10));
         return ok_status();
       default: {
-        auto e = fail(res_ ? pg_error(PQresultErrorMessage(res_)) : c_->error());
+        auto e = fail(pg_error(PQresultErrorMessage(res_)));
         PQclear(res_);
         res_ = nullptr;
         return e;
@@ -180,7 +194,7 @@ Result<std::unique_ptr<Connection>> PgConnection::connect(const PgSettings& s) {
   values.push_back(nullptr);
   PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 1);
   if (!conn) return fail("database: out of memory");
-  std::unique_ptr<PgConnection> c(new PgConnection(conn));
+  std::unique_ptr<PgConnection> c(new PgConnection(conn, s.connect_timeout));
   if (PQstatus(conn) != CONNECTION_OK) return fail(c->error());
   // Notices (e.g. "relation already exists, skipping") are not errors; keep stderr clean.
   PQsetNoticeProcessor(
@@ -197,21 +211,68 @@ std::string PgConnection::error() const {
 }
 
 bool PgConnection::usable() const {
-  return PQstatus(conn_) == CONNECTION_OK;
+  return !abandoned_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Status PgConnection::await_ready(std::chrono::steady_clock::time_point deadline, bool& timed_out) {
+  for (;;) {
+    if (!PQconsumeInput(conn_)) return fail(error());
+    if (!PQisBusy(conn_)) return ok_status();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      // The answer may still come: this connection can never be trusted to be in step.
+      abandoned_ = timed_out = true;
+      return fail("database: no answer within " + std::to_string(timeout_.count()) +
+                  "s (keys.postgresql.connect_timeout)");
+    }
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR)
+      return fail(std::string("database: poll: ") + std::strerror(errno));
+  }
+}
+
+Result<PGresult*> PgConnection::await_result(bool& timed_out) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  if (auto st = await_ready(deadline, timed_out); !st) return st.take_error();
+  PGresult* first = PQgetResult(conn_);
+  if (!first) return fail(error());
+  // One command sent, so one result, then null: drained so the connection is ready again.
+  for (;;) {
+    if (auto st = await_ready(deadline, timed_out); !st) {
+      PQclear(first);
+      return st.take_error();
+    }
+    PGresult* more = PQgetResult(conn_);
+    if (!more) break;
+    PQclear(more);
+  }
+  return first;
 }
 
 bool PgConnection::reset() {
   PQreset(conn_);
+  abandoned_ = false;
   for (auto& [sql, p] : prepared_) p.done = false;
   return usable();
 }
 
 Status PgConnection::exec(const std::string& sql) {
-  PGresult* r = PQexec(conn_, sql.c_str());
-  auto status = PQresultStatus(r);
-  std::string msg = r ? pg_error(PQresultErrorMessage(r)) : error();
-  PQclear(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(msg);
+  if (abandoned_ || !PQsendQuery(conn_, sql.c_str())) return fail(error());
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  bool timed_out = false;
+  std::string failure;  // several statements in one string: one result each
+  for (;;) {
+    if (auto st = await_ready(deadline, timed_out); !st) return st;
+    PGresult* r = PQgetResult(conn_);
+    if (!r) break;
+    auto status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      failure = pg_error(PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  if (!failure.empty()) return fail(failure);
   return ok_status();
 }
 

@@ -14,6 +14,9 @@
 // * A lost connection (server restarted, network cut) is reset once and the statement
 //   retried when it was not inside a transaction; otherwise the error is returned and the
 //   pool drops the connection, so the store reconnects when the server is back.
+// * Every round trip has a deadline (connect_timeout): a server that accepts but never
+//   answers (hung, or a lock held elsewhere) fails the statement instead of stalling the
+//   mail waiting for it; the connection is then abandoned.
 #pragma once
 
 #include <libpq-fe.h>
@@ -29,9 +32,9 @@
 namespace mailseal::keys::sql {
 
 struct PgSettings {
-  std::string conninfo;                 // libpq keyword form, without password
-  std::filesystem::path password_file;  // empty: no password (e.g. peer/trust, .pgpass)
-  std::chrono::seconds connect_timeout{10};
+  std::string conninfo;                      // libpq keyword form, without password
+  std::filesystem::path password_file;       // empty: no password (e.g. peer/trust, .pgpass)
+  std::chrono::seconds connect_timeout{10};  // per connection attempt and per round trip
 };
 
 // `?N` -> `$N`, except inside '...' literals and "..." identifiers.
@@ -60,10 +63,17 @@ class PgConnection final : public Connection {
   void set_changes(std::int64_t n) { changes_ = n; }
   bool reset();  // reconnects; every statement must be prepared again
   std::string error() const;
+  // The result of the command just sent (PQsend*), waiting at most the deadline. On
+  // timeout the connection is abandoned (unusable from then on) and `timed_out` set.
+  Result<PGresult*> await_result(bool& timed_out);
+  // Reads until a result can be taken without blocking, or the deadline passes.
+  Status await_ready(std::chrono::steady_clock::time_point deadline, bool& timed_out);
 
  private:
-  explicit PgConnection(PGconn* c) : conn_(c) {}
+  PgConnection(PGconn* c, std::chrono::seconds timeout) : conn_(c), timeout_(timeout) {}
   PGconn* conn_;
+  std::chrono::seconds timeout_;
+  bool abandoned_ = false;
   std::int64_t changes_ = 0;
   std::unordered_map<std::string, Prepared> prepared_;  // node-based: pointers stay put
 };

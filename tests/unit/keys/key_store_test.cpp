@@ -369,6 +369,36 @@ TEST(StorePostgresql, ServerDownIsSourceErrorAndStoreReconnects) {
   EXPECT_TRUE(w->commit());
 }
 
+// A server that does not answer (here: the write lock held by another node's open
+// transaction) fails the statement at the deadline instead of stalling the caller.
+TEST(StorePostgresql, StatementWithoutAnswerFailsAtTheDeadline) {
+  TempDir dir;
+  sql::PgSettings settings{PgTestServer::get().new_database()};
+  settings.connect_timeout = std::chrono::seconds(1);
+  auto where = StoreLocation::postgres(settings);
+  auto s = KeyStore::create(where, MasterKey::create(dir.path() / "master.key").value(),
+                            [] { return kNow + 3600; });
+  ASSERT_TRUE(s) << s.error();
+  auto holder = sql::PgConnection::connect(settings);
+  ASSERT_TRUE(holder) << holder.error();
+  ASSERT_TRUE(holder.value()->begin_write());
+  auto started = std::chrono::steady_clock::now();
+  auto w = s.value()->begin_write();
+  auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().find("no answer within 1s"), std::string::npos) << w.error();
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  ASSERT_TRUE(holder.value()->exec("ROLLBACK"));
+  // The abandoned connection is not reused: the next write gets a fresh one.
+  auto again = s.value()->begin_write();
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_TRUE(again->commit());
+  std::optional<SourceError> err;
+  s.value()->find_public("x@example.org", KeyKind::smime, err);
+  EXPECT_FALSE(err) << err->reason;
+}
+
 // Another node's change is seen within `refresh`, not before: the staleness bound that
 // docs/KEYS.md promises, and the round trips it saves.
 TEST(StorePostgresql, OtherNodesChangesSeenWithinRefresh) {
