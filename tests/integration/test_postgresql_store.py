@@ -13,7 +13,9 @@ imported through B while both run (a "no certificate" answer A had cached goes a
 within keys.postgresql.refresh); with PostgreSQL stopped the sender gets 451 4.7.0 and
 the daemon log names the postgresql source, and after the restart the same message is
 accepted without restarting mailseal; a password_file that other users can read is
-refused by check-config; a second `keys init` on the shared database is refused.
+refused by check-config; a second `keys init` on the shared database is refused; the
+other `mailseal keys` commands (ca init/export, generate S/MIME and OpenPGP, export,
+list, lookup, remove) work through either node on the shared store.
 """
 
 import os
@@ -187,6 +189,28 @@ def test_node_a_seals_to_a_certificate_imported_through_node_b(world):
     assert final[0] == 250, final
     (copy,) = world.sinks[0].wait_messages(before + 1)[before:]
     opened(world.tmp, copy["data"], *carol, signer=world.alice[0])
+
+
+def test_other_keys_commands_work_on_the_shared_store(world):
+    """ca init, generate (S/MIME and OpenPGP), export, remove through B; A's CLI sees each."""
+    b, a = world.b.config_path, world.a.config_path
+    keys(b, "ca", "init", "--domain", "example.org", "--algorithm", "p256")
+    ca_pem = world.tmp / "ca.pem"
+    keys(a, "ca", "export", "--out", ca_pem)
+    assert "BEGIN CERTIFICATE" in ca_pem.read_text()
+    keys(b, "generate", "dora@example.org", "--algorithm", "p256")
+    keys(b, "generate", "dora@example.org", "--openpgp")
+    pem = keys(a, "export", "dora@example.org").stdout.decode()
+    dora = world.tmp / "dora.pem"
+    dora.write_text(pem)
+    run(OPENSSL, "verify", "-CAfile", ca_pem, "-purpose", "smimesign", dora)
+    armored = keys(a, "export", "dora@example.org", "--openpgp").stdout.decode()
+    assert "BEGIN PGP PUBLIC KEY BLOCK" in armored
+    listing = keys(a, "list", "dora@example.org").stdout.decode()
+    assert "\tsmime\t" in listing and "\topenpgp\t" in listing, listing
+    assert "CN = mailseal internal CA" in keys(a, "list", "--anchors").stdout.decode()
+    keys(a, "remove", "dora@example.org")
+    assert "dora@example.org" not in keys(b, "list").stdout.decode()
 
 
 def test_postgresql_down_gives_451_and_mail_is_accepted_after_restart(world):
