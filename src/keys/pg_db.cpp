@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -38,6 +39,10 @@ class PgStmt final : public StmtImpl {
   ~PgStmt() override { PQclear(res_); }
 
   void bind_text(int i, std::string_view text) override {
+    // Text parameters travel as C strings: an embedded NUL would cut the value short and
+    // match another row (SQLite compares the whole value), so it is refused instead.
+    if (text.find('\0') != std::string_view::npos)
+      refused_ = "database: text parameter " + std::to_string(i) + " contains a NUL byte";
     set(i, std::string(text), kText, 0, false);
   }
   void bind_blob(int i, std::string_view bytes) override {
@@ -47,6 +52,7 @@ class PgStmt final : public StmtImpl {
   void bind_null(int i) override { set(i, {}, 0, 0, true); }
 
   Result<bool> step() override {
+    if (!refused_.empty()) return fail(refused_);
     if (!res_) {
       auto st = execute();
       if (!st) return st.take_error();
@@ -151,6 +157,7 @@ class PgStmt final : public StmtImpl {
   std::vector<bool> nulls_;
   PGresult* res_ = nullptr;
   int row_ = -1;
+  std::string refused_;
 };
 
 }  // namespace

@@ -425,6 +425,15 @@ TEST(StorePostgresql, OtherNodesChangesSeenWithinRefresh) {
   EXPECT_FALSE(err);
 }
 
+// An address with a NUL byte never matches the address before it (PostgreSQL text
+// parameters are C strings: the value must not be cut short).
+TEST_P(StoreTest, AddressWithNulMatchesNothing) {
+  add_cert("alice@example.org", make_identity("alice@example.org"));
+  std::optional<SourceError> err;
+  EXPECT_TRUE(
+      store_->find_public(std::string("alice@example.org\0x", 19), KeyKind::smime, err).empty());
+}
+
 TEST(PgPlaceholders, RewrittenOutsideQuotesOnly) {
   EXPECT_EQ(sql::pg_placeholders("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND \"d?3\" = ?12"),
             "SELECT a FROM t WHERE b = $1 AND c = '?2' AND \"d?3\" = $12");
