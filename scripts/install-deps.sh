@@ -11,7 +11,7 @@ packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config clang-format
   libboost1.81-dev libssl-dev libgmime-3.0-dev librnp-dev libtomlplusplus-dev libcli11-dev
-  libspdlog-dev libfmt-dev libsqlite3-dev libunbound-dev libldap-dev
+  libspdlog-dev libfmt-dev libsqlite3-dev libunbound-dev libldap-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: real peers and tools
   python3 python3-pytest postfix swaks openssl gnupg gpgsm sq rnp dovecot-imapd dovecot-lmtpd faketime
@@ -23,6 +23,9 @@ packages=(
   nsd ldnsutils
   # LDAP key source tests: the tests start their own slapd (never the system one)
   slapd ldap-utils
+  # PostgreSQL key store tests: the tests run their own server (initdb + pg_ctl), never
+  # the system cluster; runuser (util-linux) starts it as the postgres user under root
+  postgresql util-linux
 )
 
 missing=()
@@ -36,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The packages may have started daemons; the tests run their own instances.
-for svc in postfix dovecot slapd nsd; do
+for svc in postfix dovecot slapd nsd postgresql; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
 echo "install-deps: all dependencies present"

@@ -4,6 +4,7 @@
 
 #include "app/cmd_keys.h"
 #include "app/cmd_keys_lookup.h"
+#include "app/store_location.h"
 
 #include "core/config.h"
 
@@ -43,6 +44,7 @@ struct Options {
   bool openpgp = false;  // generate/export: an OpenPGP key instead of an S/MIME certificate
   bool token = false;    // generate: the key pair inside the PKCS#11 token ([keys.pkcs11])
   keys::Pkcs11Settings pkcs11;
+  std::optional<keys::StoreLocation> store;  // from --config: keys.db or PostgreSQL
 };
 
 Result<std::string> read_file(const std::string& path) {
@@ -94,7 +96,9 @@ std::string date(std::int64_t t) {
 }
 
 keys::StatePaths paths(const Options& o) {
-  return keys::StatePaths::under(o.state_dir, o.master_key);
+  auto p = keys::StatePaths::under(o.state_dir, o.master_key);
+  if (o.store) p.store = *o.store;
+  return p;
 }
 
 keys::Status run(const std::string& cmd, const Options& o);
@@ -109,7 +113,7 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   keys->add_option("--state-dir", o->state_dir, "State directory holding keys.db (default var)");
   keys->add_option("--master-key", o->master_key, "Master key file (default STATE_DIR/master.key)");
   keys->add_option("-c,--config", o->config,
-                   "Gateway configuration: use its state_dir and keys.master_key");
+                   "Gateway configuration: use its key store ([keys] store) and keys.master_key");
 
   auto on = [o, &exit_code](CLI::App* sub, std::string name) {
     sub->callback([o, &exit_code, name] {
@@ -211,6 +215,7 @@ keys::Status apply_config(Options& o) {
   o.state_dir = c.state_dir.string();
   if (o.master_key.empty()) o.master_key = c.keys.master_key.string();
   o.pkcs11 = {c.keys.pkcs11.module, c.keys.pkcs11.token, c.keys.pkcs11.pin_file};
+  o.store = store_location(c);
   return keys::ok_status();
 }
 
@@ -219,7 +224,7 @@ keys::Status run(const std::string& cmd, const Options& given) {
   if (auto st = apply_config(o); !st) return st;
   if (cmd == "init") {
     auto st = keys::KeyAdmin::init(paths(o));
-    if (st) std::cout << "initialised " << paths(o).database.string() << "\n";
+    if (st) std::cout << "initialised " << paths(o).store.describe() << "\n";
     return st;
   }
   // With [keys.pkcs11], a master key file wrapped by the token's key opens through it.

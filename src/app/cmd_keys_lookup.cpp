@@ -105,14 +105,15 @@ Answer ask(keys::KeySource& source, keys::LdapKeySource* ldap, const std::string
   return a;
 }
 
-// The name [keys] sources uses for a source (the store calls itself "sqlite").
+// The name [keys] sources uses for a source (the store calls itself by its backend).
 std::string config_name(const keys::KeySource& s) {
-  return s.name() == "sqlite" ? "store" : s.name();
+  return s.name() == "sqlite" || s.name() == "postgresql" ? "store" : s.name();
 }
 
 std::string source_label(keys::KeySource& s, keys::LdapKeySource* ldap) {
   if (&s == ldap) return "ldap (" + ldap->url() + ", base " + ldap->base_dn() + ")";
-  return config_name(s) == "store" ? "store (keys.db)" : config_name(s);
+  if (config_name(s) != "store") return config_name(s);
+  return s.name() == "sqlite" ? "store (keys.db)" : "store (" + s.name() + ")";
 }
 
 }  // namespace

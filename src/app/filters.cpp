@@ -1,5 +1,6 @@
 // make_filters: [seal]/[open] configuration -> gateway filter options.
 #include "app/filters.h"
+#include "app/store_location.h"
 
 #include "gateway/format_router.h"
 #include "gateway/openpgp_open_filter.h"
@@ -64,7 +65,7 @@ std::unique_ptr<keys::KeySource> make_pkcs11_source(const core::Pkcs11Config& c)
 // [revocation] -> the checker. Fetched CRLs are written to the store, so `keys list`-style
 // tools, the chain check on the open side and a restarted daemon all see them.
 std::shared_ptr<keys::RevocationChecker> make_revocation(const core::RevocationConfig& c,
-                                                         keys::SqliteKeyStore& store) {
+                                                         keys::KeyStore& store) {
   keys::RevocationSettings s;
   s.ocsp = c.ocsp == "off"         ? keys::OcspMode::off
            : c.ocsp == "hard-fail" ? keys::OcspMode::hard_fail
@@ -90,7 +91,7 @@ std::shared_ptr<keys::RevocationChecker> make_revocation(const core::RevocationC
 
 // [open] harvest: signers' keys into the store. Every result but "already there" is a
 // log line; a failed write never touches the mail.
-std::shared_ptr<keys::Harvester> make_harvester(keys::SqliteKeyStore& store) {
+std::shared_ptr<keys::Harvester> make_harvester(keys::KeyStore& store) {
   auto log = [](std::string_view address, keys::KeyKind kind, const keys::HarvestResult& r) {
     const char* k = keys::kind_name(kind);
     if (r.outcome == keys::HarvestOutcome::stored)
@@ -108,18 +109,24 @@ std::shared_ptr<keys::Harvester> make_harvester(keys::SqliteKeyStore& store) {
 
 bool make_filters(const core::Config& config, GatewayFilters& out, std::string& error) {
   if (!config.seal.enabled && !config.open.enabled) return true;
-  auto paths = keys::StatePaths::under(config.state_dir, config.keys.master_key);
+  auto paths = state_paths(config);
   // A master key file wrapped by the token's key is unwrapped through the token, once.
   if (config.keys.pkcs11.enabled())
     out.kek = std::make_unique<keys::TokenKek>(keys::Pkcs11Settings{
         config.keys.pkcs11.module, config.keys.pkcs11.token, config.keys.pkcs11.pin_file});
   auto admin = keys::KeyAdmin::open(paths, {}, out.kek.get());
   if (!admin) {
-    error = "key store " + paths.database.string() + ": " + admin.error() +
+    error = "key store " + paths.store.describe() + ": " + admin.error() +
             " (run `mailseal keys --config FILE init` first)";
     return false;
   }
   out.key_store = std::make_unique<keys::KeyAdmin>(std::move(admin).value());
+  out.key_store->store().set_outage_log([](bool down, const std::string& text) {
+    if (down)
+      spdlog::warn("{}", text);
+    else
+      spdlog::info("{}", text);
+  });
   // [keys] sources in the order they are asked (keys.db, a directory server).
   if (!make_key_sources(config, out.key_store->store(), out.sources, error)) return false;
   std::vector<keys::KeySource*> sources = out.sources.ordered;

@@ -381,12 +381,13 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
     r.check_unknown(*p11, "keys.pkcs11");
   }
   read_key_sources(r, k, c.keys);
+  read_key_store(r, k, c.keys);
   // "pkcs11" in sources is optional ([keys.pkcs11] alone enables the token, asked first
   // for secret keys; it serves no public keys, so its place in the list does not matter).
   if (std::find(c.keys.sources.begin(), c.keys.sources.end(), "pkcs11") != c.keys.sources.end() &&
       !c.keys.pkcs11.enabled())
     r.error(k.get("sources"), "keys.sources lists \"pkcs11\" but [keys.pkcs11] is missing");
-  r.check_unknown(k, "keys", {"pkcs11", "ldap"});
+  r.check_unknown(k, "keys", {"pkcs11", "ldap", "postgresql"});
 }
 
 // [revocation] (issue 6). Timeouts are short: mail waits for them at RCPT and DATA.

@@ -152,8 +152,19 @@ struct LdapConfig {
   bool enabled() const { return !url.empty(); }
 };
 
+// [keys.postgresql]: the key store in PostgreSQL, shared by several nodes (keys/pg_db.h).
+struct PostgresqlConfig {
+  std::string conninfo;                 // libpq keyword form; never holds a password
+  std::filesystem::path password_file;  // mode 0600/0640; empty: none (peer, .pgpass)
+  std::size_t pool_size = 8;            // idle connections kept open
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds refresh{1};  // how often another node's changes are looked for
+};
+
 struct KeysConfig {
   std::filesystem::path master_key;  // empty = <state_dir>/master.key
+  std::string store = "sqlite";      // sqlite (<state_dir>/keys.db) | postgresql
+  PostgresqlConfig postgresql;
   // Public key sources in the order they are asked: "store" (keys.db), "ldap".
   std::vector<std::string> sources = {"store"};
   LdapConfig ldap;

@@ -56,4 +56,7 @@ class ConfigReader {
   std::set<std::pair<const toml::table*, std::string>> used_;
 };
 
+// [keys] store and [keys.postgresql] (config_key_store.cpp).
+void read_key_store(ConfigReader& r, const toml::table& keys, KeysConfig& out);
+
 }  // namespace mailseal::core

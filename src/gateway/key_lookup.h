@@ -1,6 +1,6 @@
 // Asks the configured key sources in order for certificates, secret keys, trust anchors
 // and CRLs; the first source that has an answer wins. A failing source is reported.
-// Nothing is cached here: the sources cache parsed keys themselves (SqliteKeyStore: see
+// Nothing is cached here: the sources cache parsed keys themselves (KeyStore: see
 // docs/KEYS.md "Key cache"), so asking twice for the same address (RCPT, then DATA) is
 // cheap and never older than the store.
 #pragma once

@@ -38,7 +38,7 @@ const char* harvest_outcome_name(HarvestOutcome o) {
   return "?";
 }
 
-Harvester::Harvester(SqliteKeyStore& store, Log log, Clock now)
+Harvester::Harvester(KeyStore& store, Log log, Clock now)
     : store_(store), log_(std::move(log)), now_(now ? std::move(now) : Clock(system_now)) {}
 
 HarvestResult Harvester::logged(std::string_view from, KeyKind kind, HarvestResult r) {

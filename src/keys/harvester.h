@@ -19,7 +19,7 @@
 
 #include <openssl/x509.h>
 
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
 
 namespace mailseal::keys {
 
@@ -43,7 +43,7 @@ class Harvester {
   // Told every result except `known` (the daemon logs them: stored at info, refused and
   // failed at warn); a failed write is only ever a log line, never a failure of the mail.
   using Log = std::function<void(std::string_view address, KeyKind kind, const HarvestResult&)>;
-  explicit Harvester(SqliteKeyStore& store, Log log = {}, Clock now = {});
+  explicit Harvester(KeyStore& store, Log log = {}, Clock now = {});
 
   // Our own domains (lower case; [outside] internal_domains): keys for those addresses are
   // the operator's to manage, never taken from mail that came in from outside (a key the
@@ -70,7 +70,7 @@ class Harvester {
   // Is `fingerprint` filed under `address` (cached valid lookup first, then any validity)?
   Result<bool> stored(const std::string& address, KeyKind kind, const std::string& fingerprint);
 
-  SqliteKeyStore& store_;
+  KeyStore& store_;
   bool own_address(const std::string& address) const;
 
   Log log_;

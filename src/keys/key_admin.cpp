@@ -41,7 +41,7 @@ Status recover_rotation(const StatePaths& p, KeyWrapper* kek) {
   std::error_code ec;
   if (!std::filesystem::exists(pending, ec)) return ok_status();
   auto next = MasterKey::load(pending, kek);
-  auto probe = SqliteKeyStore::open(p.database, std::nullopt);
+  auto probe = KeyStore::open(p.store, std::nullopt);
   if (!next || !probe) return fail("interrupted key rotation: cannot read " + pending.string());
   auto recorded = probe.value()->master_key_id();
   if (!recorded) return recorded.take_error();
@@ -68,29 +68,30 @@ bool is_fingerprint(std::string_view s) {
 StatePaths StatePaths::under(const std::filesystem::path& state_dir,
                              std::filesystem::path master_key) {
   StatePaths p;
-  p.database = state_dir / "keys.db";
+  p.store = StoreLocation(state_dir / "keys.db");
   p.master_key = master_key.empty() ? state_dir / "master.key" : std::move(master_key);
   return p;
 }
 
 Status KeyAdmin::init(const StatePaths& paths, Clock now) {
+  const bool sqlite = paths.store.kind == StoreLocation::Kind::sqlite;
   std::error_code ec;
-  auto dir = paths.database.parent_path();
+  auto dir = (sqlite ? paths.store.file : paths.master_key).parent_path();
   if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return fail("cannot create " + dir.string() + ": " + ec.message());
     ::chmod(dir.c_str(), 0700);
   }
-  if (std::filesystem::exists(paths.database, ec)) {
-    return fail("key store already initialised: " + paths.database.string() + " exists");
+  if (sqlite && std::filesystem::exists(paths.store.file, ec)) {
+    return fail("key store already initialised: " + paths.store.file.string() + " exists");
   }
   auto key = MasterKey::create(paths.master_key);
   if (!key) return key.take_error();
-  auto store = SqliteKeyStore::create(paths.database, std::move(key).value(), std::move(now));
+  auto store = KeyStore::create(paths.store, std::move(key).value(), std::move(now));
   if (!store) {
     // Leave nothing half made, so that init can simply be run again.
     std::filesystem::remove(paths.master_key, ec);
-    std::filesystem::remove(paths.database, ec);
+    if (sqlite) std::filesystem::remove(paths.store.file, ec);
     return store.take_error();
   }
   return ok_status();
@@ -100,7 +101,7 @@ Result<KeyAdmin> KeyAdmin::open(const StatePaths& paths, Clock now, KeyWrapper* 
   if (auto st = recover_rotation(paths, kek); !st) return st.take_error();
   auto key = MasterKey::load(paths.master_key, kek);
   if (!key) return key.take_error();
-  auto store = SqliteKeyStore::open(paths.database, std::move(key).value(), now);
+  auto store = KeyStore::open(paths.store, std::move(key).value(), now);
   if (!store) return store.take_error();
   return KeyAdmin(paths, std::move(store).value(), now ? now : Clock(system_now), kek);
 }

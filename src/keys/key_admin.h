@@ -1,6 +1,7 @@
 // KeyAdmin: the operator's key-management operations (`mailseal keys ...`) as a library,
 // testable without the CLI: init, internal CA, generate, import, export, list, remove,
-// master-key rotation. Owns the layout of the state directory (keys.db, master.key).
+// master-key rotation. Owns the layout of the state directory (keys.db, master.key); the
+// store may instead be in PostgreSQL (StatePaths::store), the master key is always a file.
 #pragma once
 
 #include <filesystem>
@@ -11,15 +12,15 @@
 #include <vector>
 
 #include "keys/cert_builder.h"
+#include "keys/key_store.h"
 #include "keys/key_wrapper.h"
 #include "keys/result.h"
 #include "keys/secret_bytes.h"
-#include "keys/sqlite_key_store.h"
 
 namespace mailseal::keys {
 
 struct StatePaths {
-  std::filesystem::path database;    // <state>/keys.db
+  StoreLocation store;               // <state>/keys.db, or a PostgreSQL database
   std::filesystem::path master_key;  // <state>/master.key unless placed elsewhere
   // `master_key` empty = inside the state directory.
   static StatePaths under(const std::filesystem::path& state_dir,
@@ -60,14 +61,15 @@ struct ImportOptions {
 
 class KeyAdmin {
  public:
-  // Creates the state directory (0700), master key (0600) and keys.db. Refuses to
-  // overwrite either: an existing master key may be the only copy.
+  // Creates the state directory (0700), master key (0600) and the store (keys.db, or the
+  // schema in PostgreSQL). Refuses to overwrite either: an existing master key may be the
+  // only copy, and a PostgreSQL store already initialised belongs to other nodes.
   static Status init(const StatePaths& paths, Clock now = {});
   // Opens an initialised store; finishes or discards an interrupted key rotation. `kek`
   // unwraps a master key file wrapped by a token key (it must outlive the KeyAdmin).
   static Result<KeyAdmin> open(const StatePaths& paths, Clock now = {}, KeyWrapper* kek = nullptr);
 
-  SqliteKeyStore& store() { return *store_; }
+  KeyStore& store() { return *store_; }
 
   Status ca_init(const CaOptions& options);
   Result<std::string> ca_certificate_pem();
@@ -112,13 +114,13 @@ class KeyAdmin {
 
  private:
   std::vector<std::string> openpgp_user_ids(const std::string& fingerprint);
-  KeyAdmin(StatePaths p, std::unique_ptr<SqliteKeyStore> s, Clock now, KeyWrapper* kek)
+  KeyAdmin(StatePaths p, std::unique_ptr<KeyStore> s, Clock now, KeyWrapper* kek)
       : paths_(std::move(p)), store_(std::move(s)), now_(std::move(now)), kek_(kek) {}
   // Writes `key` (wrapped by `kek` when given) to master.key.new, checks that it loads back
   // as the same key, then renames it over master.key.
   Status replace_key_file(const MasterKey& key, KeyWrapper* kek);
   StatePaths paths_;
-  std::unique_ptr<SqliteKeyStore> store_;
+  std::unique_ptr<KeyStore> store_;
   Clock now_;
   KeyWrapper* kek_ = nullptr;
 };

@@ -1,4 +1,4 @@
-// KeyCache: the parsed-key cache of SqliteKeyStore (see docs/KEYS.md, "Key cache").
+// KeyCache: the parsed-key cache of KeyStore (see docs/KEYS.md, "Key cache").
 //
 // Decoding a DER certificate or PKCS#8 key through OpenSSL 3's decoders costs far more
 // than the RSA operation it is used for, and a freshly parsed RSA key has no blinding
@@ -8,8 +8,9 @@
 //
 // Correctness rules:
 // * An entry is tagged with the store generation read *before* its rows were read from
-//   the database; a writer (Writer::commit, reseal_all) or a change seen through
-//   PRAGMA data_version (another process, e.g. `mailseal keys import`) bumps the
+//   the database; a writer (Writer::commit, reseal_all) or a change seen through the
+//   connection's change counter (SQLite's PRAGMA data_version, PostgreSQL's generation
+//   row: another process or node, e.g. `mailseal keys import`) bumps the
 //   generation and empties the cache, so an entry read before the change is never used
 //   after it (a put with an old generation is dropped).
 // * Entries hold all rows for an address whatever their dates; the caller filters by

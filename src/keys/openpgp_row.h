@@ -3,8 +3,8 @@
 // Defined in key_admin_openpgp.cpp.
 #pragma once
 
+#include "keys/key_store.h"
 #include "keys/result.h"
-#include "keys/sqlite_key_store.h"
 #include "openpgp/keyring.h"
 
 namespace mailseal::keys {

@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "keys/address.h"
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
 #include "keys/x509_util.h"
 
 namespace mailseal::keys {

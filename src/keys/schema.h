@@ -1,8 +1,9 @@
-// The key database schema and its migrations, versioned with PRAGMA user_version.
+// The key store schema and its migrations (SQLite: PRAGMA user_version; PostgreSQL: the
+// meta row 'schema_version').
 #pragma once
 
 #include "keys/result.h"
-#include "keys/sqlite_db.h"
+#include "keys/sql_db.h"
 
 namespace mailseal::keys::sql {
 

@@ -2,7 +2,7 @@
 
 #include "keys/x509_util.h"
 
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

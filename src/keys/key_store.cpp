@@ -1,11 +1,12 @@
-// SqliteKeyStore: opening/creating keys.db and the read side (KeySource lookups, listing).
-// The write side (Writer, reseal_all) is in sqlite_key_writer.cpp.
+// KeyStore: opening/creating the store and the read side (KeySource lookups, listing).
+// The write side (Writer, reseal_all) is in key_store_writer.cpp.
 
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <mutex>
 
 #include "keys/schema.h"
+#include "keys/sqlite_db.h"
 #include "keys/x509_util.h"
 
 namespace mailseal::keys {
@@ -27,9 +29,20 @@ const char* kind_name(KeyKind k) {
   return k == KeyKind::smime ? "smime" : "openpgp";
 }
 
-SqliteKeyStore::SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now,
-                               KeyCacheLimits cache)
-    : pool_(std::move(db)),
+namespace {
+
+sql::Pool::Connect connector(const StoreLocation& where) {
+  if (where.kind == StoreLocation::Kind::sqlite)
+    return [file = where.file] { return sql::SqliteConnection::open(file); };
+  return [settings = where.postgresql] { return sql::PgConnection::connect(settings); };
+}
+
+}  // namespace
+
+KeyStore::KeyStore(StoreLocation where, std::optional<MasterKey> master, Clock now,
+                   KeyCacheLimits cache)
+    : where_(std::move(where)),
+      pool_(connector(where_), std::max<std::size_t>(where_.pool_size, 1)),
       master_(std::move(master)),
       now_(now ? now : Clock(system_now)),
       public_cache_(cache.capacity, cache.ttl),
@@ -38,37 +51,46 @@ SqliteKeyStore::SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey
       anchor_cache_(cache.capacity ? 1 : 0, cache.ttl),
       crl_cache_(cache.capacity ? 1 : 0, cache.ttl) {}
 
-Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::create(const std::filesystem::path& db,
-                                                               MasterKey master, Clock now,
-                                                               KeyCacheLimits cache) {
-  // SQLite would create the file 0644; the database holds (sealed) secrets and the list
-  // of correspondents, so it is created here first, private, and never over an old one.
-  int fd = ::open(db.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return fail("cannot create key database " + db.string() + ": " + std::strerror(errno));
+Result<std::unique_ptr<KeyStore>> KeyStore::create(const StoreLocation& where, MasterKey master,
+                                                   Clock now, KeyCacheLimits cache) {
+  if (where.kind == StoreLocation::Kind::sqlite) {
+    // SQLite would create the file 0644; the database holds (sealed) secrets and the list
+    // of correspondents, so it is created here first, private, and never over an old one.
+    int fd = ::open(where.file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail("cannot create key database " + where.file.string() + ": " +
+                  std::strerror(errno));
+    }
+    ::close(fd);
   }
-  ::close(fd);
   auto id = master.id();
-  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now, cache));
+  std::unique_ptr<KeyStore> s(new KeyStore(where, std::move(master), now, cache));
   auto lease = s->pool_.acquire();
   if (!lease) return lease.take_error();
   if (auto st = sql::migrate(*lease.value()); !st) return st.take_error();
-  auto q = lease.value()->prepare("INSERT INTO meta (key, value) VALUES ('master_key_id', ?1)");
+  // A shared database may already hold a store (another node ran init): never take it over.
+  auto q = lease.value()->prepare(
+      "INSERT INTO meta (key, value) VALUES ('master_key_id', ?1) ON CONFLICT DO NOTHING");
   if (!q) return q.take_error();
   if (auto st = q->bind(1, id).run(); !st) return st.take_error();
+  if (lease.value()->changes() != 1)
+    return fail("key store already initialised in " + where.describe() +
+                " (copy the master key file of a node that uses it instead)");
   return s;
 }
 
-Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::open(const std::filesystem::path& db,
-                                                             std::optional<MasterKey> master,
-                                                             Clock now, KeyCacheLimits cache) {
+Result<std::unique_ptr<KeyStore>> KeyStore::open(const StoreLocation& where,
+                                                 std::optional<MasterKey> master, Clock now,
+                                                 KeyCacheLimits cache) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(db, ec)) {
-    return fail("key database " + db.string() + " does not exist (run `mailseal keys init`)");
+  if (where.kind == StoreLocation::Kind::sqlite &&
+      !std::filesystem::is_regular_file(where.file, ec)) {
+    return fail("key database " + where.file.string() +
+                " does not exist (run `mailseal keys init`)");
   }
   std::optional<std::string> expected_id;
   if (master) expected_id = master->id();
-  std::unique_ptr<SqliteKeyStore> s(new SqliteKeyStore(db, std::move(master), now, cache));
+  std::unique_ptr<KeyStore> s(new KeyStore(where, std::move(master), now, cache));
   auto lease = s->pool_.acquire();
   if (!lease) return lease.take_error();
   if (auto st = sql::migrate(*lease.value()); !st) return st.take_error();
@@ -82,18 +104,31 @@ Result<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::open(const std::filesyst
   return s;
 }
 
-Result<std::string> SqliteKeyStore::master_key_id() {
+Result<std::string> KeyStore::master_key_id() {
   auto lease = pool_.acquire();
   if (!lease) return lease.take_error();
   auto q = lease.value()->prepare("SELECT value FROM meta WHERE key = 'master_key_id'");
   if (!q) return q.take_error();
   auto row = q->step();
   if (!row) return row.take_error();
-  if (!row.value()) return fail("the key database records no master key");
+  if (!row.value())
+    return fail("the key database records no master key (run `mailseal keys init`)");
   return q->text(0);
 }
 
-Result<MasterKey*> SqliteKeyStore::master() {
+SourceError KeyStore::database_error(std::string reason) {
+  if (!down_.exchange(true) && outage_log_)
+    outage_log_(true, "key source " + name() + " (" + where_.describe() + "): " + reason +
+                          "; mail that needs it is deferred (451) until it is back");
+  return SourceError{name(), std::move(reason)};
+}
+
+void KeyStore::database_ok() {
+  if (down_.exchange(false) && outage_log_)
+    outage_log_(false, "key source " + name() + " (" + where_.describe() + "): reachable again");
+}
+
+Result<MasterKey*> KeyStore::master() {
   if (!master_) return fail("the master key is not loaded");
   return &*master_;
 }
@@ -101,7 +136,7 @@ Result<MasterKey*> SqliteKeyStore::master() {
 // ---- the parsed-key cache (key_cache.h) -------------------------------------------------
 
 // All certificates filed under one address and kind, whatever their dates, newest first.
-struct SqliteKeyStore::PublicRows {
+struct KeyStore::PublicRows {
   struct Row {
     std::string address, fingerprint;
     std::int64_t not_before = 0, not_after = 0;
@@ -113,7 +148,7 @@ struct SqliteKeyStore::PublicRows {
 
 // The certificates of an address that have a secret key, with the sealed blobs (still
 // sealed: a key is opened only when it is asked for, see UnsealedKey).
-struct SqliteKeyStore::SecretRows {
+struct KeyStore::SecretRows {
   struct Row {
     std::string address, fingerprint;
     std::int64_t not_before = 0, not_after = 0;
@@ -125,15 +160,15 @@ struct SqliteKeyStore::SecretRows {
 };
 
 // One opened secret key.
-struct SqliteKeyStore::UnsealedKey {
+struct KeyStore::UnsealedKey {
   crypto::PKeyPtr key;  // S/MIME
   SecretBytes openpgp;  // OpenPGP transferable secret key, wiped when the entry goes
 };
 
-struct SqliteKeyStore::Anchors {
+struct KeyStore::Anchors {
   std::vector<crypto::X509Ptr> certs;
 };
-struct SqliteKeyStore::Crls {
+struct KeyStore::Crls {
   std::vector<crypto::X509CrlPtr> crls;
 };
 
@@ -164,7 +199,7 @@ std::optional<std::string> for_each_blob(sql::Pool& pool, const char* query, F&&
 
 }  // namespace
 
-void SqliteKeyStore::invalidate_cache() {
+void KeyStore::invalidate_cache() {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   public_cache_.clear();
   secret_cache_.clear();
@@ -173,19 +208,27 @@ void SqliteKeyStore::invalidate_cache() {
   crl_cache_.clear();
 }
 
-Result<std::uint64_t> SqliteKeyStore::sync_cache() {
+Result<std::uint64_t> KeyStore::sync_cache() {
   std::lock_guard lock(watch_mu_);
+  // SQLite's counter is a cheap in-process read: every lookup. PostgreSQL's is a round
+  // trip: at most every `refresh`, which bounds how stale another node's change can be.
+  const auto now = std::chrono::steady_clock::now();
+  if (where_.kind == StoreLocation::Kind::postgresql && watch_version_ &&
+      now - watched_at_ < where_.refresh)
+    return generation_.load(std::memory_order_acquire);
   if (!watch_) {
     auto lease = pool_.acquire();
     if (!lease) return lease.take_error();
     watch_.emplace(std::move(lease).value());
   }
-  auto v = (*watch_)->data_version();
+  auto v = (*watch_)->change_counter();
   if (!v) {
     watch_.reset();
     watch_version_.reset();
     return v.take_error();
   }
+  watched_at_ = now;
+  database_ok();
   // A new watch connection has nothing to compare with: start afresh to be safe.
   if (watch_version_ != v.value()) {
     watch_version_ = v.value();
@@ -194,7 +237,7 @@ Result<std::uint64_t> SqliteKeyStore::sync_cache() {
   return generation_.load(std::memory_order_acquire);
 }
 
-Result<std::shared_ptr<const SqliteKeyStore::PublicRows>> SqliteKeyStore::public_rows(
+Result<std::shared_ptr<const KeyStore::PublicRows>> KeyStore::public_rows(
     const std::string& address, KeyKind kind, std::uint64_t generation, std::int64_t now) {
   const std::string key = cache_key(kind, address);
   if (auto hit = public_cache_.get(key, generation, now)) return hit;
@@ -226,7 +269,7 @@ Result<std::shared_ptr<const SqliteKeyStore::PublicRows>> SqliteKeyStore::public
   return out;
 }
 
-Result<std::shared_ptr<const SqliteKeyStore::SecretRows>> SqliteKeyStore::secret_rows(
+Result<std::shared_ptr<const KeyStore::SecretRows>> KeyStore::secret_rows(
     const std::string& address, KeyKind kind, std::uint64_t generation, std::int64_t now) {
   const std::string key = cache_key(kind, address);
   if (auto hit = secret_cache_.get(key, generation, now)) return hit;
@@ -262,18 +305,22 @@ Result<std::shared_ptr<const SqliteKeyStore::SecretRows>> SqliteKeyStore::secret
 
 // ---- KeySource lookups ---------------------------------------------------------------
 
-std::vector<PublicKeyRecord> SqliteKeyStore::find_public(std::string_view address, KeyKind kind,
-                                                         std::optional<SourceError>& error) {
+std::vector<PublicKeyRecord> KeyStore::find_public(std::string_view address, KeyKind kind,
+                                                   std::optional<SourceError>& error) {
   std::vector<PublicKeyRecord> out;
   auto err = [&](std::string reason) {
     error = SourceError{name(), std::move(reason)};
     return std::vector<PublicKeyRecord>{};
   };
+  auto db_err = [&](std::string reason) {
+    error = database_error(std::move(reason));
+    return std::vector<PublicKeyRecord>{};
+  };
   auto generation = sync_cache();
-  if (!generation) return err(generation.error());
+  if (!generation) return db_err(generation.error());
   const std::int64_t now = now_();
   auto rows = public_rows(normalise_address(address), kind, generation.value(), now);
-  if (!rows) return err(rows.error());
+  if (!rows) return db_err(rows.error());
   for (const auto& row : rows.value()->rows) {
     if (!valid_at(row.not_before, row.not_after, now)) continue;
     PublicKeyRecord r;
@@ -292,38 +339,43 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_public(std::string_view addres
   return out;
 }
 
-std::vector<SecretKeyRecord> SqliteKeyStore::find_secret(std::string_view address, KeyKind kind,
-                                                         std::optional<SourceError>& error) {
+std::vector<SecretKeyRecord> KeyStore::find_secret(std::string_view address, KeyKind kind,
+                                                   std::optional<SourceError>& error) {
   return secrets(address, kind, true, nullptr, error);
 }
 
-std::vector<SecretKeyRecord> SqliteKeyStore::find_secret_for(
-    std::string_view address, KeyKind kind, const std::function<bool(X509*)>& wanted,
-    std::optional<SourceError>& error) {
+std::vector<SecretKeyRecord> KeyStore::find_secret_for(std::string_view address, KeyKind kind,
+                                                       const std::function<bool(X509*)>& wanted,
+                                                       std::optional<SourceError>& error) {
   return secrets(address, kind, true, &wanted, error);
 }
 
-std::vector<SecretKeyRecord> SqliteKeyStore::find_secret_any_validity(
-    std::string_view address, KeyKind kind, std::optional<SourceError>& error) {
+std::vector<SecretKeyRecord> KeyStore::find_secret_any_validity(std::string_view address,
+                                                                KeyKind kind,
+                                                                std::optional<SourceError>& error) {
   return secrets(address, kind, false, nullptr, error);
 }
 
-std::vector<SecretKeyRecord> SqliteKeyStore::secrets(std::string_view address, KeyKind kind,
-                                                     bool valid_only,
-                                                     const std::function<bool(X509*)>* wanted,
-                                                     std::optional<SourceError>& error) {
+std::vector<SecretKeyRecord> KeyStore::secrets(std::string_view address, KeyKind kind,
+                                               bool valid_only,
+                                               const std::function<bool(X509*)>* wanted,
+                                               std::optional<SourceError>& error) {
   std::vector<SecretKeyRecord> out;
   auto err = [&](std::string reason) {
     error = SourceError{name(), std::move(reason)};
     return std::vector<SecretKeyRecord>{};
   };
+  auto db_err = [&](std::string reason) {
+    error = database_error(std::move(reason));
+    return std::vector<SecretKeyRecord>{};
+  };
   std::shared_lock lock(master_mu_);
   if (!master_) return err("the master key is not loaded");
   auto generation = sync_cache();
-  if (!generation) return err(generation.error());
+  if (!generation) return db_err(generation.error());
   const std::int64_t now = now_();
   auto rows = secret_rows(normalise_address(address), kind, generation.value(), now);
-  if (!rows) return err(rows.error());
+  if (!rows) return db_err(rows.error());
   for (const auto& row : rows.value()->rows) {
     if (valid_only && !valid_at(row.not_before, row.not_after, now)) continue;
     if (kind == KeyKind::smime) {
@@ -362,10 +414,10 @@ std::vector<SecretKeyRecord> SqliteKeyStore::secrets(std::string_view address, K
   return out;
 }
 
-std::vector<crypto::X509Ptr> SqliteKeyStore::trust_anchors(std::optional<SourceError>& error) {
+std::vector<crypto::X509Ptr> KeyStore::trust_anchors(std::optional<SourceError>& error) {
   auto generation = sync_cache();
   if (!generation) {
-    error = SourceError{name(), generation.error()};
+    error = database_error(generation.error());
     return {};
   }
   const std::int64_t now = now_();
@@ -377,7 +429,7 @@ std::vector<crypto::X509Ptr> SqliteKeyStore::trust_anchors(std::optional<SourceE
           if (auto c = x509_from_der(blob)) anchors->certs.push_back(std::move(c));
         });
     if (failed) {
-      error = SourceError{name(), *failed};
+      error = database_error(*failed);
       return {};
     }
     cached = std::move(anchors);
@@ -388,10 +440,10 @@ std::vector<crypto::X509Ptr> SqliteKeyStore::trust_anchors(std::optional<SourceE
   return out;
 }
 
-std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>& error) {
+std::vector<crypto::X509CrlPtr> KeyStore::crls(std::optional<SourceError>& error) {
   auto generation = sync_cache();
   if (!generation) {
-    error = SourceError{name(), generation.error()};
+    error = database_error(generation.error());
     return {};
   }
   const std::int64_t now = now_();
@@ -402,7 +454,7 @@ std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>&
       if (auto c = crl_from_der(blob)) crls->crls.push_back(std::move(c));
     });
     if (failed) {
-      error = SourceError{name(), *failed};
+      error = database_error(*failed);
       return {};
     }
     cached = std::move(crls);
@@ -413,8 +465,8 @@ std::vector<crypto::X509CrlPtr> SqliteKeyStore::crls(std::optional<SourceError>&
   return out;
 }
 
-std::vector<PublicKeyRecord> SqliteKeyStore::find_openpgp_by_id(std::string_view key_id,
-                                                                std::optional<SourceError>& error) {
+std::vector<PublicKeyRecord> KeyStore::find_openpgp_by_id(std::string_view key_id,
+                                                          std::optional<SourceError>& error) {
   std::string id(key_id);
   for (char& c : id)
     if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
@@ -423,19 +475,20 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_openpgp_by_id(std::string_view
   // Asked for every signed OpenPGP message (and again by the gateway's check of its kept
   // keyring): the statement stays prepared on the pooled connection.
   auto q = lease ? lease.value()->prepare_cached(
-                       "SELECT DISTINCT c.address, c.fingerprint, c.data FROM openpgp_key_ids k "
-                       "JOIN certificates c ON c.id = k.certificate_id WHERE c.kind = 'openpgp' "
-                       "AND (k.key_id = ?1 OR k.fingerprint = ?1) ORDER BY c.not_before DESC")
+                       "SELECT c.address, c.fingerprint, c.data FROM certificates c "
+                       "WHERE c.kind = 'openpgp' AND c.id IN (SELECT certificate_id FROM "
+                       "openpgp_key_ids WHERE key_id = ?1 OR fingerprint = ?1) "
+                       "ORDER BY c.not_before DESC")
                  : Result<sql::Stmt>(lease.take_error());
   if (!q) {
-    error = SourceError{name(), q.error()};
+    error = database_error(q.error());
     return {};
   }
   q->bind(1, id);
   for (;;) {
     auto row = q->step();
     if (!row) {
-      error = SourceError{name(), row.error()};
+      error = database_error(row.error());
       return {};
     }
     if (!row.value()) break;
@@ -450,7 +503,7 @@ std::vector<PublicKeyRecord> SqliteKeyStore::find_openpgp_by_id(std::string_view
   return out;
 }
 
-Result<std::string> SqliteKeyStore::openpgp_public(std::string_view fingerprint) {
+Result<std::string> KeyStore::openpgp_public(std::string_view fingerprint) {
   auto lease = pool_.acquire();
   if (!lease) return lease.take_error();
   auto q = lease.value()->prepare(
@@ -466,12 +519,13 @@ Result<std::string> SqliteKeyStore::openpgp_public(std::string_view fingerprint)
   return q->blob(0);
 }
 
-Result<std::vector<CertificateInfo>> SqliteKeyStore::list(std::string_view address) {
+Result<std::vector<CertificateInfo>> KeyStore::list(std::string_view address) {
   auto lease = pool_.acquire();
   if (!lease) return lease.take_error();
   auto q = lease.value()->prepare(
       "SELECT c.address, c.kind, c.algorithm, c.fingerprint, c.not_before, c.not_after, "
-      "s.id IS NOT NULL FROM certificates c LEFT JOIN secret_keys s ON s.certificate_id = c.id "
+      "CASE WHEN s.id IS NULL THEN 0 ELSE 1 END FROM certificates c LEFT JOIN secret_keys s ON "
+      "s.certificate_id = c.id "
       "WHERE ?1 = '' OR c.address = ?1 ORDER BY c.address, c.not_before DESC");
   if (!q) return q.take_error();
   q->bind(1, address.empty() ? std::string() : normalise_address(address));
@@ -487,7 +541,7 @@ Result<std::vector<CertificateInfo>> SqliteKeyStore::list(std::string_view addre
   return out;
 }
 
-Result<std::vector<AnchorInfo>> SqliteKeyStore::list_trust_anchors() {
+Result<std::vector<AnchorInfo>> KeyStore::list_trust_anchors() {
   auto lease = pool_.acquire();
   if (!lease) return lease.take_error();
   auto q = lease.value()->prepare(

@@ -1,20 +1,27 @@
-// SqliteKeyStore: mailseal's embedded key store (keys.db under the state directory).
-// Owns certificates per address, secret keys sealed under the MasterKey, trust anchors,
-// CRLs and the internal CA. Every change runs in one transaction (Writer): all or nothing.
+// KeyStore: mailseal's key store, in SQLite (keys.db under the state directory: one node)
+// or in PostgreSQL (several nodes sharing keys and state). One implementation over the
+// backend-neutral SQL layer (sql_db.h); the backends differ only in sqlite_db.cpp and
+// pg_db.cpp. Owns certificates per address, secret keys sealed under the MasterKey, trust
+// anchors, CRLs and the internal CA. Every change runs in one transaction (Writer): all
+// or nothing.
 //
 // Lookups go through a cache of parsed keys (key_cache.h, docs/KEYS.md "Key cache"): a
 // certificate or secret key is read, unsealed and parsed once, then shared until the store
-// changes (any writer, any process: PRAGMA data_version is checked on every lookup), its
-// entry is older than the TTL, or it falls out of the LRU. Validity dates are checked
-// against the clock on every lookup, cached or not.
+// changes, its entry is older than the TTL, or it falls out of the LRU. Changes made
+// elsewhere are noticed through the connection's change counter: SQLite's PRAGMA
+// data_version on every lookup; PostgreSQL's meta 'generation' row at most every
+// `refresh` (so another node's change is used here at most that much later). Validity
+// dates are checked against the clock on every lookup, cached or not.
 //
-// Threads: one connection per concurrent caller, from a small pool. WAL mode lets many
-// readers run in parallel with one writer; writers serialise on SQLite's write lock
-// (BEGIN IMMEDIATE, busy timeout 5 s). The master key is read-only after open, except
-// for reseal_all(), which takes an exclusive lock against find_secret().
+// Threads: one connection per concurrent caller, from a small pool. Readers run in
+// parallel with one writer; writers serialise on the store's write lock (SQLite: BEGIN
+// IMMEDIATE, busy timeout 5 s; PostgreSQL: the generation row). The master key is
+// read-only after open, except for reseal_all(), which takes an exclusive lock against
+// find_secret().
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -27,9 +34,10 @@
 #include "keys/key_cache.h"
 #include "keys/key_source.h"
 #include "keys/master_key.h"
+#include "keys/pg_db.h"
 #include "keys/result.h"
 #include "keys/secret_bytes.h"
-#include "keys/sqlite_db.h"
+#include "keys/sql_db.h"
 
 namespace mailseal::keys {
 
@@ -77,20 +85,48 @@ struct InternalCa {
   std::vector<std::string> domains;
 };
 
-class SqliteKeyStore final : public KeySource {
+// Where the store lives: a SQLite file, or a PostgreSQL database ([keys] store).
+struct StoreLocation {
+  enum class Kind { sqlite, postgresql };
+  Kind kind = Kind::sqlite;
+  std::filesystem::path file;               // SQLite: keys.db
+  sql::PgSettings postgresql;               // PostgreSQL: conninfo, password file, connect timeout
+  std::size_t pool_size = 8;                // idle connections kept open
+  std::chrono::milliseconds refresh{1000};  // PostgreSQL: change-counter check interval
+
+  StoreLocation() = default;
+  StoreLocation(std::filesystem::path sqlite_file)  // NOLINT: implicit on purpose
+      : file(std::move(sqlite_file)) {}
+  static StoreLocation postgres(sql::PgSettings settings) {
+    StoreLocation l;
+    l.kind = Kind::postgresql;
+    l.postgresql = std::move(settings);
+    return l;
+  }
+  // For messages: the file, or the conninfo (which never holds a password).
+  std::string describe() const {
+    return kind == Kind::sqlite ? file.string() : "postgresql \"" + postgresql.conninfo + "\"";
+  }
+};
+
+class KeyStore final : public KeySource {
  public:
-  // Creates keys.db (mode 0600, O_EXCL) with the schema and records the master key's id.
-  static Result<std::unique_ptr<SqliteKeyStore>> create(const std::filesystem::path& db,
-                                                        MasterKey master, Clock now = {},
-                                                        KeyCacheLimits cache = {});
+  // Creates the store with the schema and records the master key's id. SQLite: keys.db
+  // (mode 0600, O_EXCL). PostgreSQL: in the (existing) database; refused if a store is
+  // already recorded there.
+  static Result<std::unique_ptr<KeyStore>> create(const StoreLocation& where, MasterKey master,
+                                                  Clock now = {}, KeyCacheLimits cache = {});
   // Opens an existing store. Without a master key only public data is usable; with one,
   // its id must match the one recorded in the database.
-  static Result<std::unique_ptr<SqliteKeyStore>> open(const std::filesystem::path& db,
-                                                      std::optional<MasterKey> master,
-                                                      Clock now = {}, KeyCacheLimits cache = {});
+  static Result<std::unique_ptr<KeyStore>> open(const StoreLocation& where,
+                                                std::optional<MasterKey> master, Clock now = {},
+                                                KeyCacheLimits cache = {});
 
   // KeySource. find_* return only certificates valid now, newest (not_before) first.
-  std::string name() const override { return "sqlite"; }
+  // The name is the backend's, so a source error names what failed ("postgresql").
+  std::string name() const override {
+    return where_.kind == StoreLocation::Kind::sqlite ? "sqlite" : "postgresql";
+  }
   std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
   std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,
@@ -137,9 +173,9 @@ class SqliteKeyStore final : public KeySource {
     Status commit();
 
    private:
-    friend class SqliteKeyStore;
-    Writer(SqliteKeyStore* s, sql::Pool::Lease lease);
-    SqliteKeyStore* store_;
+    friend class KeyStore;
+    Writer(KeyStore* s, sql::Pool::Lease lease);
+    KeyStore* store_;
     sql::Pool::Lease lease_;  // declared before tx_: the transaction ends first
     sql::Transaction tx_;
   };
@@ -153,8 +189,14 @@ class SqliteKeyStore final : public KeySource {
   // The id of the master key the database's blobs are sealed under (MasterKey::id()).
   Result<std::string> master_key_id();
 
+  // Outages of the database (and recoveries) for the daemon log: once per outage at warn,
+  // the recovery at info, naming the source and where it is (never a password: the
+  // conninfo holds none). Lookups report the failure itself as a SourceError (451).
+  using OutageLog = std::function<void(bool down, const std::string& text)>;
+  void set_outage_log(OutageLog log) { outage_log_ = std::move(log); }
+
   // Drops every cached key (Writer::commit and reseal_all call it; a change made by another
-  // process is noticed through PRAGMA data_version).
+  // process or node is noticed through the change counter).
   void invalidate_cache();
 
   // Re-encrypts every sealed blob under `next` and records its id, in one transaction.
@@ -162,27 +204,30 @@ class SqliteKeyStore final : public KeySource {
   Status reseal_all(MasterKey next);
 
  private:
-  SqliteKeyStore(std::filesystem::path db, std::optional<MasterKey> master, Clock now,
-                 KeyCacheLimits cache);
+  KeyStore(StoreLocation where, std::optional<MasterKey> master, Clock now, KeyCacheLimits cache);
   std::vector<SecretKeyRecord> secrets(std::string_view address, KeyKind kind, bool valid_only,
                                        const std::function<bool(X509*)>* wanted,
                                        std::optional<SourceError>& error);
   Result<MasterKey*> master();
+  // The SourceError of a failed database read, reported to the outage log.
+  SourceError database_error(std::string reason);
+  void database_ok();
 
-  // Cache (defined in sqlite_key_store.cpp).
+  // Cache (defined in key_store.cpp).
   struct PublicRows;
   struct SecretRows;
   struct UnsealedKey;
   struct Anchors;
   struct Crls;
-  // Checks PRAGMA data_version (invalidating on a change) and returns the generation to
-  // tag what is read next.
+  // Checks the change counter (invalidating on a change; PostgreSQL: at most every
+  // `refresh`) and returns the generation to tag what is read next.
   Result<std::uint64_t> sync_cache();
   Result<std::shared_ptr<const PublicRows>> public_rows(const std::string& address, KeyKind kind,
                                                         std::uint64_t generation, std::int64_t now);
   Result<std::shared_ptr<const SecretRows>> secret_rows(const std::string& address, KeyKind kind,
                                                         std::uint64_t generation, std::int64_t now);
 
+  StoreLocation where_;
   sql::Pool pool_;
   std::optional<MasterKey> master_;
   std::shared_mutex master_mu_;
@@ -190,13 +235,16 @@ class SqliteKeyStore final : public KeySource {
 
   std::atomic<std::uint64_t> generation_{0};
   std::mutex watch_mu_;
-  std::optional<sql::Pool::Lease> watch_;  // a connection kept for PRAGMA data_version
+  std::optional<sql::Pool::Lease> watch_;  // a connection kept for the change counter
   std::optional<std::int64_t> watch_version_;
+  std::chrono::steady_clock::time_point watched_at_;  // last successful check
   LruTable<PublicRows> public_cache_;
   LruTable<SecretRows> secret_cache_;
   LruTable<UnsealedKey> key_cache_;
   LruTable<Anchors> anchor_cache_;
   LruTable<Crls> crl_cache_;
+  OutageLog outage_log_;
+  std::atomic<bool> down_{false};
 };
 
 const char* kind_name(KeyKind k);

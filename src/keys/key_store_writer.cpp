@@ -1,10 +1,10 @@
-// SqliteKeyStore write side: one Writer = one IMMEDIATE transaction. Each add_* checks
-// its input before touching the database, and any failure leaves the transaction to be
+// KeyStore write side: one Writer = one write transaction (sql::Connection::begin_write). Each
+// add_* checks its input before touching the database, and any failure leaves the transaction to be
 // rolled back by the Writer's destructor.
 
 #include <mutex>
 
-#include "keys/sqlite_key_store.h"
+#include "keys/key_store.h"
 #include "keys/x509_util.h"
 #include "util/strings.h"
 
@@ -39,10 +39,10 @@ Result<CertFacts> facts(X509* cert) {
 
 }  // namespace
 
-SqliteKeyStore::Writer::Writer(SqliteKeyStore* s, sql::Pool::Lease lease)
+KeyStore::Writer::Writer(KeyStore* s, sql::Pool::Lease lease)
     : store_(s), lease_(std::move(lease)), tx_(*lease_) {}
 
-Result<SqliteKeyStore::Writer> SqliteKeyStore::begin_write() {
+Result<KeyStore::Writer> KeyStore::begin_write() {
   auto lease = pool_.acquire();
   if (!lease) return lease.take_error();
   Writer w(this, std::move(lease).value());
@@ -50,13 +50,13 @@ Result<SqliteKeyStore::Writer> SqliteKeyStore::begin_write() {
   return w;
 }
 
-Status SqliteKeyStore::Writer::commit() {
+Status KeyStore::Writer::commit() {
   auto st = tx_.commit();
   store_->invalidate_cache();  // also after a failed COMMIT: whatever happened, read afresh
   return st;
 }
 
-Status SqliteKeyStore::Writer::add_certificate(std::string_view address, X509* cert) {
+Status KeyStore::Writer::add_certificate(std::string_view address, X509* cert) {
   auto f = facts(cert);
   if (!f) return f.take_error();
   auto addr = normalise_address(address);
@@ -65,16 +65,17 @@ Status SqliteKeyStore::Writer::add_certificate(std::string_view address, X509* c
   for (const auto& e : cert_emails(cert)) named = named || e == addr;
   if (!named) return fail("certificate " + f->fingerprint + " is not issued for " + addr);
   auto q = lease_->prepare(
-      "INSERT OR IGNORE INTO certificates (address, kind, fingerprint, algorithm, not_before, "
-      "not_after, data, added_at) VALUES (?1, 'smime', ?2, ?3, ?4, ?5, ?6, ?7)");
+      "INSERT INTO certificates (address, kind, fingerprint, algorithm, not_before, "
+      "not_after, data, added_at) VALUES (?1, 'smime', ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT DO NOTHING");
   if (!q) return q.take_error();
   q->bind(1, addr).bind(2, f->fingerprint).bind(3, f->algorithm).bind(4, f->not_before);
   q->bind(5, f->not_after).bind_blob(6, f->der).bind(7, store_->now_());
   return q->run();
 }
 
-Status SqliteKeyStore::Writer::add_secret_key(std::string_view address, X509* cert, EVP_PKEY* key,
-                                              const std::vector<crypto::X509Ptr>& chain) {
+Status KeyStore::Writer::add_secret_key(std::string_view address, X509* cert, EVP_PKEY* key,
+                                        const std::vector<crypto::X509Ptr>& chain) {
   if (X509_check_private_key(cert, key) != 1) {
     openssl_error();
     return fail("the private key does not belong to the certificate");
@@ -90,17 +91,17 @@ Status SqliteKeyStore::Writer::add_secret_key(std::string_view address, X509* ce
   auto sealed = master.value()->seal(der->view(), record_aad("secret-key", addr, fp));
   if (!sealed) return sealed.take_error();
   auto q = lease_->prepare(
-      "INSERT OR IGNORE INTO secret_keys (certificate_id, sealed, chain, added_at) "
+      "INSERT INTO secret_keys (certificate_id, sealed, chain, added_at) "
       "SELECT id, ?3, ?4, ?5 FROM certificates WHERE address = ?1 AND kind = 'smime' "
-      "AND fingerprint = ?2");
+      "AND fingerprint = ?2 ON CONFLICT DO NOTHING");
   if (!q) return q.take_error();
   q->bind(1, addr).bind(2, fp).bind_blob(3, sealed.value()).bind_blob(4, der_chain(chain));
   q->bind(5, store_->now_());
   return q->run();
 }
 
-Status SqliteKeyStore::Writer::add_openpgp_key(std::string_view address, const OpenpgpRow& row,
-                                               const SecretBytes* secret) {
+Status KeyStore::Writer::add_openpgp_key(std::string_view address, const OpenpgpRow& row,
+                                         const SecretBytes* secret) {
   if (row.fingerprint.empty() || row.public_key.empty())
     return fail("OpenPGP key without fingerprint or data");
   auto addr = normalise_address(address);
@@ -125,8 +126,8 @@ Status SqliteKeyStore::Writer::add_openpgp_key(std::string_view address, const O
   for (const auto& k : row.key_fingerprints) {
     auto upper = upper_hex(k);
     auto ids = lease_->prepare(
-        "INSERT OR IGNORE INTO openpgp_key_ids (certificate_id, fingerprint, key_id) "
-        "VALUES (?1, ?2, ?3)");
+        "INSERT INTO openpgp_key_ids (certificate_id, fingerprint, key_id) "
+        "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING");
     if (!ids) return ids.take_error();
     ids->bind(1, id).bind(2, upper).bind(
         3, upper.size() > 16 ? upper.substr(upper.size() - 16) : upper);
@@ -146,20 +147,20 @@ Status SqliteKeyStore::Writer::add_openpgp_key(std::string_view address, const O
   return sq->run();
 }
 
-Status SqliteKeyStore::Writer::add_trust_anchor(X509* cert) {
+Status KeyStore::Writer::add_trust_anchor(X509* cert) {
   if (!is_ca(cert)) return fail("certificate " + subject_line(cert) + " is not a CA");
   auto f = facts(cert);
   if (!f) return f.take_error();
   auto q = lease_->prepare(
-      "INSERT OR IGNORE INTO trust_anchors (fingerprint, subject, not_after, data, added_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5)");
+      "INSERT INTO trust_anchors (fingerprint, subject, not_after, data, added_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
   if (!q) return q.take_error();
   q->bind(1, f->fingerprint).bind(2, subject_line(cert)).bind(3, f->not_after);
   q->bind_blob(4, f->der).bind(5, store_->now_());
   return q->run();
 }
 
-Status SqliteKeyStore::Writer::add_crl(X509_CRL* crl) {
+Status KeyStore::Writer::add_crl(X509_CRL* crl) {
   auto der = der_of(crl);
   std::int64_t this_update = 0, next_update = 0;
   if (der.empty() || !to_unix(X509_CRL_get0_lastUpdate(crl), this_update)) {
@@ -171,16 +172,20 @@ Status SqliteKeyStore::Writer::add_crl(X509_CRL* crl) {
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
   auto q = lease_->prepare(
-      "INSERT OR IGNORE INTO crls (fingerprint, issuer, this_update, next_update, data, "
-      "added_at) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?5 END, ?6, ?7)");
+      "INSERT INTO crls (fingerprint, issuer, this_update, next_update, data, added_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING");
   if (!q) return q.take_error();
   q->bind(1, sha256_hex(der)).bind(2, std::string_view(data, static_cast<std::size_t>(n)));
-  q->bind(3, this_update).bind(4, std::int64_t{has_next}).bind(5, next_update);
-  q->bind_blob(6, der).bind(7, store_->now_());
+  q->bind(3, this_update);
+  if (has_next)
+    q->bind(4, next_update);
+  else
+    q->bind_null(4);
+  q->bind_blob(5, der).bind(6, store_->now_());
   return q->run();
 }
 
-Status SqliteKeyStore::Writer::supersede_crls(X509_CRL* crl) {
+Status KeyStore::Writer::supersede_crls(X509_CRL* crl) {
   std::int64_t this_update = 0;
   if (!to_unix(X509_CRL_get0_lastUpdate(crl), this_update)) return fail("CRL has no thisUpdate");
   crypto::BioPtr bio(BIO_new(BIO_s_mem()));
@@ -193,8 +198,8 @@ Status SqliteKeyStore::Writer::supersede_crls(X509_CRL* crl) {
   return q->run();
 }
 
-Status SqliteKeyStore::Writer::set_internal_ca(X509* cert, EVP_PKEY* key,
-                                               const std::vector<std::string>& domains) {
+Status KeyStore::Writer::set_internal_ca(X509* cert, EVP_PKEY* key,
+                                         const std::vector<std::string>& domains) {
   if (X509_check_private_key(cert, key) != 1) {
     openssl_error();
     return fail("the CA key does not belong to the CA certificate");
@@ -223,14 +228,14 @@ Status SqliteKeyStore::Writer::set_internal_ca(X509* cert, EVP_PKEY* key,
   return st;
 }
 
-Result<std::int64_t> SqliteKeyStore::Writer::remove_address(std::string_view address) {
+Result<std::int64_t> KeyStore::Writer::remove_address(std::string_view address) {
   auto q = lease_->prepare("DELETE FROM certificates WHERE address = ?1");
   if (!q) return q.take_error();
   if (auto st = q->bind(1, normalise_address(address)).run(); !st) return st.take_error();
   return lease_->changes();
 }
 
-Result<std::int64_t> SqliteKeyStore::Writer::remove_fingerprint(std::string_view fp) {
+Result<std::int64_t> KeyStore::Writer::remove_fingerprint(std::string_view fp) {
   std::int64_t removed = 0;
   // An OpenPGP key may be named by a subkey's fingerprint too: remove its certificate.
   {
@@ -252,7 +257,7 @@ Result<std::int64_t> SqliteKeyStore::Writer::remove_fingerprint(std::string_view
   return removed;
 }
 
-Result<InternalCa> SqliteKeyStore::internal_ca() {
+Result<InternalCa> KeyStore::internal_ca() {
   std::shared_lock lock(master_mu_);
   auto master = this->master();
   if (!master) return master.take_error();
@@ -276,7 +281,7 @@ Result<InternalCa> SqliteKeyStore::internal_ca() {
   return ca;
 }
 
-Status SqliteKeyStore::reseal_all(MasterKey next) {
+Status KeyStore::reseal_all(MasterKey next) {
   std::unique_lock lock(master_mu_);
   if (!master_) return fail("the master key is not loaded");
   auto w = begin_write();
