@@ -101,8 +101,8 @@ bool discovery_base(const core::Config& config, KeySources& out, std::string& er
   limits.negative_ttl = d.negative_ttl;
   limits.failure_ttl = d.failure_ttl;
   // A second lookup of the same address waits for the one in flight at most this long.
-  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(longest) +
-              std::chrono::seconds(1);
+  auto wait =
+      std::chrono::duration_cast<std::chrono::milliseconds>(longest) + std::chrono::seconds(1);
   out.discovery_cache = std::make_unique<keys::DiscoveryCache>(limits, nullptr, wait);
   return true;
 }
@@ -116,8 +116,8 @@ bool make_wkd(const core::Config& config, bool log, KeySources& out, std::string
   }
   keys::WkdOptions o;
   o.port = config.keys.wkd.port;
-  auto timeout = config.keys.wkd.timeout.count() ? config.keys.wkd.timeout
-                                                 : config.keys.discovery.timeout;
+  auto timeout =
+      config.keys.wkd.timeout.count() ? config.keys.wkd.timeout : config.keys.discovery.timeout;
   o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   out.wkd = std::make_unique<keys::WkdKeySource>(
       o, std::move(https).value(), *out.discovery_resolver, *out.discovery_cache,
@@ -129,8 +129,9 @@ bool make_dane(const core::Config& config, keys::KeySource& store, bool log, Key
                std::string& error) {
   if (!discovery_base(config, out, error)) return false;
   if (!config.dns.dnssec)
-    spdlog::warn("keys.sources lists \"dane\" but [dns] dnssec = false: no answer is secure, "
-                 "so no key from DNS will be used");
+    spdlog::warn(
+        "keys.sources lists \"dane\" but [dns] dnssec = false: no answer is secure, "
+        "so no key from DNS will be used");
   keys::DaneKeyOptions o;
   o.openpgpkey = config.keys.dane.openpgpkey;
   o.smimea = config.keys.dane.smimea;

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "core/config.h"
-#include "keys/key_source.h"
 #include "keys/dane_key_source.h"
 #include "keys/discovery_cache.h"
+#include "keys/key_source.h"
 #include "keys/ldap_source.h"
 #include "keys/wkd_source.h"
 

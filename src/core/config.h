@@ -152,8 +152,8 @@ struct LdapConfig {
 
 // [keys.wkd]: OpenPGP keys from the recipient domain's Web Key Directory (keys/wkd_source.h).
 struct WkdConfig {
-  std::uint16_t port = 443;       // HTTPS port of the WKD hosts (tests use a free port)
-  std::filesystem::path ca_file;  // CA for the servers' certificates; empty = system
+  std::uint16_t port = 443;         // HTTPS port of the WKD hosts (tests use a free port)
+  std::filesystem::path ca_file;    // CA for the servers' certificates; empty = system
   std::chrono::seconds timeout{0};  // whole lookup of one address; 0 = [keys.discovery]'s
 };
 
@@ -165,7 +165,7 @@ struct DaneKeysConfig {
 
 // [keys.discovery]: cache and timeout shared by "wkd" and "dane" (keys/discovery_cache.h).
 struct DiscoveryConfig {
-  std::chrono::seconds timeout{5};         // one address's lookup in one source
+  std::chrono::seconds timeout{5};          // one address's lookup in one source
   std::chrono::seconds positive_ttl{3600};  // a key found is used this long
   std::chrono::seconds negative_ttl{600};   // "no key published" is believed this long
   std::chrono::seconds failure_ttl{60};     // a source that failed is not asked again

@@ -17,17 +17,19 @@ using State = DiscoveryEntry::State;
 
 // The common part of both lookups: failures, bogus and insecure answers become entries.
 // Returns true when `o` is a secure answer with records (the caller fills the blobs).
-bool judge(const dns::Outcome& o, const std::string& owner, const char* type,
-           DiscoveryEntry& e, const DiscoveryLogger& log, const std::string& address) {
+bool judge(const dns::Outcome& o, const std::string& owner, const char* type, DiscoveryEntry& e,
+           const DiscoveryLogger& log, const std::string& address) {
   e.origin = owner;
   e.steps.push_back(std::string(type) + " " + owner + ": " + dns::to_string(o.status) +
-                    (o.secure ? ", DNSSEC secure" : o.bogus ? ", DNSSEC bogus" : ", insecure"));
+                    (o.secure  ? ", DNSSEC secure"
+                     : o.bogus ? ", DNSSEC bogus"
+                               : ", insecure"));
   if (o.bogus) {
     e.state = State::failed;
     e.detail = o.reason;
     if (log)
-      log(DiscoveryLogLevel::error, "key source dane: " + address + ": " + o.reason +
-                                        "; the records are not used");
+      log(DiscoveryLogLevel::error,
+          "key source dane: " + address + ": " + o.reason + "; the records are not used");
     return false;
   }
   if (o.status == dns::Status::temporary) {
@@ -60,8 +62,8 @@ std::string tlsa_bytes(const core::TlsaRecord& r) {
 
 }  // namespace
 
-DaneKeySource::DaneKeySource(DaneKeyOptions options, dns::Resolver& resolver,
-                             DiscoveryCache& cache, Anchors anchors, DiscoveryLogger log)
+DaneKeySource::DaneKeySource(DaneKeyOptions options, dns::Resolver& resolver, DiscoveryCache& cache,
+                             Anchors anchors, DiscoveryLogger log)
     : options_(options),
       resolver_(resolver),
       cache_(cache),
@@ -142,9 +144,8 @@ std::vector<LdapCandidate> DaneKeySource::smimea_candidates(const DiscoveryEntry
       continue;
     }
     std::string der(rec->data.begin(), rec->data.end());
-    for (auto& c :
-         discovered_candidates({der}, e.origin, label, KeyKind::smime, address, name(),
-                               cache_.now())) {
+    for (auto& c : discovered_candidates({der}, e.origin, label, KeyKind::smime, address, name(),
+                                         cache_.now())) {
       if (c.rejected.empty() && rec->usage == 1 && c.record.cert)
         c.rejected = pkix_problem(c.record.cert.get());
       out.push_back(std::move(c));
@@ -177,8 +178,8 @@ DiscoveryInspection DaneKeySource::inspect(std::string_view address, KeyKind kin
                                       "; mail to it without another key is deferred (451)");
   if (seen.entry.state != State::found) return seen;
   if (kind == KeyKind::openpgp)
-    seen.candidates = discovered_candidates(seen.entry.blobs, seen.entry.origin, "OPENPGPKEY",
-                                            kind, addr, name(), cache_.now());
+    seen.candidates = discovered_candidates(seen.entry.blobs, seen.entry.origin, "OPENPGPKEY", kind,
+                                            addr, name(), cache_.now());
   else
     seen.candidates = smimea_candidates(seen.entry, addr);
   return seen;

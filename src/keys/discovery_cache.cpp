@@ -51,9 +51,9 @@ void DiscoveryCache::make_room() {
   const std::int64_t t = now_();
   std::erase_if(entries_, [t](const auto& kv) { return t >= kv.second.expires; });
   while (!entries_.empty() && entries_.size() >= limits_.max_entries) {
-    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
-      return a.second.expires < b.second.expires;
-    });
+    auto oldest = std::min_element(
+        entries_.begin(), entries_.end(),
+        [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
     entries_.erase(oldest);
   }
 }

@@ -38,7 +38,7 @@ struct DiscoveryLimits {
 
 struct DiscoveryEntry {
   enum class State { found, not_found, failed };
-  State state = State::failed;  // a forgotten branch must not look like an answer
+  State state = State::failed;     // a forgotten branch must not look like an answer
   std::vector<std::string> blobs;  // raw key material as fetched (found only)
   std::string origin;              // URL or DNS name the answer came from
   std::string detail;              // why not found / why it failed, one line

@@ -36,8 +36,7 @@ std::vector<PublicKeyRecord> usable_records(DiscoveryInspection seen, const std:
 }
 
 std::string discovery_key(const std::string& source, KeyKind kind, std::string_view address) {
-  return source + (kind == KeyKind::openpgp ? "/openpgp/" : "/smime/") +
-         normalise_address(address);
+  return source + (kind == KeyKind::openpgp ? "/openpgp/" : "/smime/") + normalise_address(address);
 }
 
 }  // namespace mailseal::keys

@@ -87,8 +87,8 @@ Socket connect_to(const std::string& ip, std::uint16_t port, SteadyClock::time_p
     why = std::string("socket: ") + std::strerror(errno);
     return {};
   }
-  const std::string where = (sa.ss_family == AF_INET6 ? "[" + ip + "]" : ip) + ":" +
-                            std::to_string(port);
+  const std::string where =
+      (sa.ss_family == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) {
     if (errno != EINPROGRESS) {
       why = where + ": " + std::strerror(errno);
@@ -176,8 +176,8 @@ bool parse_response(const std::string& raw, HttpsClient::Response& out) {
     }
     std::size_t n = std::stoull(cl);
     if (out.body.size() < n) {
-      out.error = "response cut short (" + std::to_string(out.body.size()) + " of " + cl +
-                  " bytes)";
+      out.error =
+          "response cut short (" + std::to_string(out.body.size()) + " of " + cl + " bytes)";
       return false;
     }
     out.body.resize(n);
@@ -235,7 +235,8 @@ HttpsClient::Response HttpsClient::get(const Request& r) const {
   SigpipeGuard no_sigpipe;
   const int fd = sock.get();
   ERR_clear_error();
-  if (drive(ssl.get(), fd, r.deadline, out.timed_out, [&] { return SSL_connect(ssl.get()); }) <= 0) {
+  if (drive(ssl.get(), fd, r.deadline, out.timed_out, [&] { return SSL_connect(ssl.get()); }) <=
+      0) {
     long v = SSL_get_verify_result(ssl.get());
     if (out.timed_out)
       out.error = "TLS handshake timed out";

@@ -16,7 +16,6 @@
 namespace mailseal::keys {
 namespace {
 
-
 timeval to_timeval(std::chrono::milliseconds t) {
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(t.count() / 1000);

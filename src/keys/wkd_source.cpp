@@ -23,8 +23,7 @@ struct Attempt {
 // The path of a redirect we follow: same host (and port), https, or a path on it.
 std::optional<std::string> same_host_path(const std::string& location, const std::string& host,
                                           std::uint16_t port) {
-  if (!location.empty() && location.front() == '/' &&
-      (location.size() == 1 || location[1] != '/'))
+  if (!location.empty() && location.front() == '/' && (location.size() == 1 || location[1] != '/'))
     return location;
   std::string prefix = "https://" + host;
   std::string with_port = prefix + ":" + std::to_string(port);
@@ -76,8 +75,8 @@ DiscoveryEntry WkdKeySource::fetch(const std::string& address) {
     std::string path = where.path;
     for (int hop = 0;; ++hop) {
       std::string url = wkd_url_text({where.host, path}, options_.port);
-      HttpsClient::Request req{where.host, options_.port, path, resolved.addresses, kMaxResponse,
-                               deadline};
+      HttpsClient::Request req{where.host,         options_.port, path,
+                               resolved.addresses, kMaxResponse,  deadline};
       auto resp = https_->get(req);
       if (!resp.ok) {
         if (!resp.reached && !resp.timed_out) {
@@ -129,8 +128,8 @@ DiscoveryEntry WkdKeySource::fetch(const std::string& address) {
   // domain's key server is down (a failure); otherwise the domain has no WKD.
   if (advanced.host_exists || direct.host_exists) {
     direct.entry.state = State::failed;
-    direct.entry.detail = "no Web Key Directory server reachable (" +
-                          direct.entry.steps.back() + ")";
+    direct.entry.detail =
+        "no Web Key Directory server reachable (" + direct.entry.steps.back() + ")";
   } else {
     direct.entry.state = State::not_found;
     direct.entry.detail = "the domain has no Web Key Directory host";
@@ -153,8 +152,8 @@ DiscoveryInspection WkdKeySource::inspect(std::string_view address, KeyKind kind
     log_(DiscoveryLogLevel::warn, "key source wkd: " + addr + ": " + seen.entry.detail +
                                       "; mail to it without another key is deferred (451)");
   if (seen.entry.state == State::found)
-    seen.candidates = discovered_candidates(seen.entry.blobs, seen.entry.origin, "wkd", kind,
-                                            addr, name(), cache_.now());
+    seen.candidates = discovered_candidates(seen.entry.blobs, seen.entry.origin, "wkd", kind, addr,
+                                            name(), cache_.now());
   return seen;
 }
 

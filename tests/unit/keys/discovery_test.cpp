@@ -44,8 +44,8 @@ TEST(Wkd, LocalPartIsPercentEncodedAndBadDomainsRefused) {
   ASSERT_TRUE(u);
   EXPECT_NE(u->direct.path.find("?l=a%2Bb%20c%26d"), std::string::npos) << u->direct.path;
   EXPECT_EQ(percent_encode("A-z_0.~"), "A-z_0.~");
-  for (const char* bad : {"nobody", "@example.org", "x@", "x@evil.example/../a", "x@a:1",
-                          "x@a b", "x@[127.0.0.1]", "x@h?q", "x@h#f", "x@h%2f"})
+  for (const char* bad : {"nobody", "@example.org", "x@", "x@evil.example/../a", "x@a:1", "x@a b",
+                          "x@[127.0.0.1]", "x@h?q", "x@h#f", "x@h%2f"})
     EXPECT_FALSE(wkd_urls(bad)) << bad;
 }
 
