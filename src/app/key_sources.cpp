@@ -128,7 +128,7 @@ bool make_wkd(const core::Config& config, bool log, KeySources& out, std::string
 bool make_dane(const core::Config& config, keys::KeySource& store, bool log, KeySources& out,
                std::string& error) {
   if (!discovery_base(config, out, error)) return false;
-  if (!config.dns.dnssec)
+  if (log && !config.dns.dnssec)
     spdlog::warn(
         "keys.sources lists \"dane\" but [dns] dnssec = false: no answer is secure, "
         "so no key from DNS will be used");

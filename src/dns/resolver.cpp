@@ -110,4 +110,12 @@ SmimeaResult Resolver::lookup_smimea(std::string_view owner) {
   return interpret_smimea(answers[0]);
 }
 
+std::pair<OpenpgpkeyResult, SmimeaResult> Resolver::lookup_dane_keys(
+    std::string_view openpgpkey_owner, std::string_view smimea_owner) {
+  std::string a = without_trailing_dot(openpgpkey_owner);
+  std::string b = without_trailing_dot(smimea_owner);
+  auto answers = engine_->ask({{a, kTypeOpenpgpkey}, {b, kTypeSmimea}}, timeout_);
+  return {interpret_openpgpkey(answers[0]), interpret_smimea(answers[1])};
+}
+
 }  // namespace mailseal::dns

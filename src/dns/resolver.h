@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/config.h"
 #include "dns/result.h"
@@ -34,6 +35,9 @@ class Resolver {
   // (type 61, RFC 7929) and SMIMEA (type 53, RFC 8162). Only secure answers may be used.
   OpenpgpkeyResult lookup_openpgpkey(std::string_view owner);
   SmimeaResult lookup_smimea(std::string_view owner);
+  // Both at once (asked in parallel: one timeout, not two, when the resolver is dead).
+  std::pair<OpenpgpkeyResult, SmimeaResult> lookup_dane_keys(std::string_view openpgpkey_owner,
+                                                             std::string_view smimea_owner);
 
   // The trust anchor file in use; empty when nothing is validated (then nothing is secure).
   const std::filesystem::path& trust_anchor() const { return trust_anchor_; }

@@ -60,6 +60,26 @@ std::string tlsa_bytes(const core::TlsaRecord& r) {
   return b;
 }
 
+// The found entries of both lookups (judge() said the answer is usable).
+DiscoveryEntry openpgp_found(dns::OpenpgpkeyResult r, DiscoveryEntry e) {
+  e.state = State::found;
+  e.blobs = std::move(r.keys);
+  return e;
+}
+
+DiscoveryEntry smimea_found(const dns::SmimeaResult& r, DiscoveryEntry e) {
+  e.state = State::found;
+  for (const auto& rec : r.records) e.blobs.push_back(tlsa_bytes(rec));  // the raw records
+  return e;
+}
+
+DiscoveryEntry no_domain() {
+  DiscoveryEntry e;
+  e.state = State::not_found;
+  e.detail = "no domain to look up";
+  return e;
+}
+
 }  // namespace
 
 DaneKeySource::DaneKeySource(DaneKeyOptions options, dns::Resolver& resolver, DiscoveryCache& cache,
@@ -73,31 +93,36 @@ DaneKeySource::DaneKeySource(DaneKeyOptions options, dns::Resolver& resolver, Di
 DiscoveryEntry DaneKeySource::fetch_openpgp(const std::string& address) {
   DiscoveryEntry e;
   auto owner = dane_owner_name(address, "_openpgpkey");
-  if (!owner) {
-    e.state = State::not_found;
-    e.detail = "no domain to look up";
-    return e;
-  }
+  if (!owner) return no_domain();
   auto r = resolver_.lookup_openpgpkey(*owner);
   if (!judge(r, *owner, "OPENPGPKEY", e, log_, address)) return e;
-  e.state = State::found;
-  e.blobs = std::move(r.keys);
-  return e;
+  return openpgp_found(std::move(r), std::move(e));
 }
 
 DiscoveryEntry DaneKeySource::fetch_smimea(const std::string& address) {
   DiscoveryEntry e;
   auto owner = dane_owner_name(address, "_smimecert");
-  if (!owner) {
-    e.state = State::not_found;
-    e.detail = "no domain to look up";
-    return e;
-  }
+  if (!owner) return no_domain();
   auto r = resolver_.lookup_smimea(*owner);
   if (!judge(r, *owner, "SMIMEA", e, log_, address)) return e;
-  e.state = State::found;
-  for (const auto& rec : r.records) e.blobs.push_back(tlsa_bytes(rec));  // the raw records
-  return e;
+  return smimea_found(r, std::move(e));
+}
+
+DiscoveryEntry DaneKeySource::fetch_both(const std::string& address, KeyKind wanted) {
+  auto pgp_owner = dane_owner_name(address, "_openpgpkey");
+  auto smime_owner = dane_owner_name(address, "_smimecert");
+  if (!pgp_owner || !smime_owner) return no_domain();
+  auto [pr, sr] = resolver_.lookup_dane_keys(*pgp_owner, *smime_owner);
+  DiscoveryEntry pe, se;
+  if (judge(pr, *pgp_owner, "OPENPGPKEY", pe, log_, address))
+    pe = openpgp_found(std::move(pr), std::move(pe));
+  if (judge(sr, *smime_owner, "SMIMEA", se, log_, address)) se = smimea_found(sr, std::move(se));
+  if (wanted == KeyKind::openpgp) {
+    cache_.put(discovery_key(name(), KeyKind::smime, address), std::move(se));
+    return pe;
+  }
+  cache_.put(discovery_key(name(), KeyKind::openpgp, address), std::move(pe));
+  return se;
 }
 
 std::string DaneKeySource::pkix_problem(X509* cert) {
@@ -171,7 +196,10 @@ DiscoveryInspection DaneKeySource::inspect(std::string_view address, KeyKind kin
   const std::string addr = normalise_address(address);
   seen.entry = cache_.lookup(
       discovery_key(name(), kind, addr),
-      [&] { return kind == KeyKind::openpgp ? fetch_openpgp(addr) : fetch_smimea(addr); },
+      [&] {
+        if (options_.openpgpkey && options_.smimea) return fetch_both(addr, kind);
+        return kind == KeyKind::openpgp ? fetch_openpgp(addr) : fetch_smimea(addr);
+      },
       seen.cached);
   if (!seen.cached && seen.entry.state == State::failed && log_)
     log_(DiscoveryLogLevel::warn, "key source dane: " + addr + ": " + seen.entry.detail +

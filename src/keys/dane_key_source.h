@@ -59,6 +59,9 @@ class DaneKeySource final : public KeySource {
  private:
   DiscoveryEntry fetch_openpgp(const std::string& address);
   DiscoveryEntry fetch_smimea(const std::string& address);
+  // Both record types in one round (when both are enabled); the other kind's answer is
+  // put into the cache, so the next lookup of it asks nothing.
+  DiscoveryEntry fetch_both(const std::string& address, KeyKind wanted);
   std::vector<LdapCandidate> smimea_candidates(const DiscoveryEntry& e, const std::string& address);
   std::string pkix_problem(X509* cert);
 

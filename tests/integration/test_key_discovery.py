@@ -15,8 +15,10 @@ Correspondents (keys made by gpg / openssl, none in mailseal's store):
                            mallory@wkd.example, which must not be used for wendy)
     dora@direct.example    OpenPGP, WKD direct
     olivia@dane.example    OpenPGP, OPENPGPKEY
-    bert@dane.example      OpenPGP, OPENPGPKEY with a corrupted signature (bogus): 451
+    bert@bogus.example      OpenPGP, OPENPGPKEY with a corrupted signature (bogus): 451
     sophie@dane.example    S/MIME, SMIMEA 3 0 0 (DANE-EE, full certificate)
+    paula@dane.example     S/MIME, SMIMEA 1 0 0 (PKIX-EE), issued by a CA in the store
+    pete@dane.example      SMIMEA 1 0 0 self-signed (no chain) and 3 0 1 (a hash): unusable
     ivan@insecure.example  OpenPGP, OPENPGPKEY in an unsigned zone: not used
     kate@dead.example      OpenPGP key in mailseal's store, WKD of her domain hung
 Proves: sealed mail to each opens with gpg / openssl and the right key; the second
@@ -43,7 +45,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dns_harness import DnsServer
+from dns_harness import DnsServer, SilentServer
 from harness import MAILSEAL_BIN, Mailseal, PySink, SmtpClient, free_port, status
 
 OPENSSL = shutil.which("openssl")
@@ -142,6 +144,23 @@ def smime_cert(d: Path, name, address):
         "-keyout", d / f"{name}.key", "-out", d / f"{name}.pem", "-days", "30", "-subj", f"/CN={name}",
         "-addext", f"subjectAltName=email:{address}", "-addext", "extendedKeyUsage=emailProtection",
         "-addext", "keyUsage=digitalSignature,keyAgreement")
+    return d / f"{name}.pem", d / f"{name}.key"
+
+
+def partner_ca_cert(d: Path, name, address):
+    """An S/MIME certificate for `address` issued by the partner CA in d/partner-ca.*."""
+    if not (d / "partner-ca.pem").exists():
+        run(OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", d / "partner-ca.key", "-out", d / "partner-ca.pem", "-days", "30",
+            "-subj", "/CN=partner CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run(OPENSSL, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", d / f"{name}.key", "-out", d / f"{name}.csr", "-subj", f"/CN={name}")
+    (d / f"{name}.cnf").write_text(f"subjectAltName=email:{address}\nextendedKeyUsage=emailProtection\n"
+                                   "keyUsage=digitalSignature,keyAgreement\n")
+    run(OPENSSL, "x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "partner-ca.pem", "-CAkey",
+        d / "partner-ca.key", "-CAcreateserial", "-out", d / f"{name}.pem", "-days", "30",
+        "-extfile", d / f"{name}.cnf")
     return d / f"{name}.pem", d / f"{name}.key"
 
 
@@ -260,10 +279,12 @@ def world(tmp_path_factory):
     ca = make_ca(pki)
     www_pem, www_key = server_cert(pki, ["openpgpkey.wkd.example", "direct.example"])
     sophie = smime_cert(pki, "sophie", "sophie@dane.example")
+    paula = partner_ca_cert(pki, "paula", "paula@dane.example")  # CA in the store: usable
+    pete = smime_cert(pki, "pete", "pete@dane.example")  # self-signed: no PKIX chain
 
     gpg = Gpg(tmp / "gnupg")
     people = {a: gpg.new_key(a) for a in ("wendy@wkd.example", "mallory@wkd.example", "dora@direct.example",
-                                          "olivia@dane.example", "bert@dane.example", "ivan@insecure.example",
+                                          "olivia@dane.example", "bert@bogus.example", "ivan@insecure.example",
                                           "kate@dead.example")}
 
     wkd = WkdServer(www_pem, www_key)
@@ -279,14 +300,20 @@ def world(tmp_path_factory):
         "direct.example": ["@ A 127.0.0.1"],
         "dane.example": [generic_rr(f"{dane_label('olivia')}._openpgpkey", 61, gpg.export("olivia@dane.example")),
                          generic_rr(f"{dane_label('sophie')}._smimecert", 53, smimea),
-                         generic_rr(f"{dane_label('bert')}._openpgpkey", 61, gpg.export("bert@dane.example"))],
+                         generic_rr(f"{dane_label('paula')}._smimecert", 53, bytes([1, 0, 0]) + der(paula[0])),
+                         generic_rr(f"{dane_label('pete')}._smimecert", 53, bytes([1, 0, 0]) + der(pete[0])),
+                         # A hash-only record: nothing to encrypt to.
+                         generic_rr(f"{dane_label('pete')}._smimecert", 53,
+                                    bytes([3, 0, 1]) + hashlib.sha256(der(pete[0])).digest())],
+        # Its own zone: the corrupted signatures also spoil the NSEC records next to bert's.
+        "bogus.example": [generic_rr(f"{dane_label('bert')}._openpgpkey", 61, gpg.export("bert@bogus.example"))],
         "insecure.example": [generic_rr(f"{dane_label('ivan')}._openpgpkey", 61,
                                         gpg.export("ivan@insecure.example"))],
         "dead.example": ["openpgpkey A 127.0.0.3"],
         "closed.example": ["openpgpkey A 127.0.0.2"],
     }
     dns = DnsServer(zone=None, zones=zones, signed=True, unsigned=["insecure.example"],
-                    bogus=[f"{dane_label('bert')}._openpgpkey.dane.example."]).start()
+                    bogus=[f"{dane_label('bert')}._openpgpkey.bogus.example."]).start()
     sink = PySink().start()
     try:
         (tmp / "gw").mkdir()
@@ -301,12 +328,13 @@ def world(tmp_path_factory):
         keys(cfg, "generate", "alice@example.org", "--openpgp")
         (tmp / "kate.asc").write_bytes(gpg("--armor", "--export", "kate@dead.example").stdout)
         keys(cfg, "import", tmp / "kate.asc")
+        keys(cfg, "import", pki / "partner-ca.pem")  # a trust anchor (for SMIMEA usage 1)
         (tmp / "alice.asc").write_bytes(keys(cfg, "export", "alice@example.org", "--openpgp").stdout)
         gpg("--import", tmp / "alice.asc")
         gw.start()
         try:
             yield SimpleNamespace(tmp=tmp, gw=gw, cfg=cfg, sink=sink, wkd=wkd, dns=dns, gpg=gpg,
-                                  people=people, sophie=sophie)
+                                  people=people, sophie=sophie, paula=paula, pete=pete)
         finally:
             gw.stop()
     finally:
@@ -367,6 +395,23 @@ def test_seal_to_smimea_certificate_opens_with_openssl(world):
     assert SECRET_LINE.encode() in inner
 
 
+def test_smimea_pkix_ee_needs_a_chain_to_a_store_anchor(world):
+    # paula: usage 1 (PKIX-EE), issued by a CA the store trusts: sealed to her certificate.
+    before = len(world.sink.messages)
+    rcpt, final, _ = send(world, "paula@dane.example", "to paula")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    f = world.tmp / "sealed-paula.eml"
+    f.write_bytes(new_copy(world, before)["data"])
+    pem, key = world.paula
+    assert SECRET_LINE.encode() in run(OPENSSL, "cms", "-decrypt", "-in", f, "-recip", pem, "-inkey", key).stdout
+    # pete: usage 1 but self-signed (no chain), and a hash-only record: nothing usable.
+    rcpt, _, _ = send(world, "pete@dane.example", "to pete")
+    assert status(rcpt) == (550, "5.7.1"), rcpt
+    out = lookup(world.cfg, "pete@dane.example")
+    assert "not used: usage 1 (PKIX-EE): no valid chain to a trust anchor" in out, out
+    assert "(SMIMEA 3 0 1)" in out and "not used: not a full certificate" in out, out
+
+
 def test_second_message_is_served_from_the_cache(world):
     path = f"/hu/{wkd_hash('wendy')}"
     send(world, "wendy@wkd.example", "warm the cache")
@@ -391,10 +436,10 @@ def test_openpgpkey_in_an_unsigned_zone_is_not_used(world):
 def test_bogus_openpgpkey_is_not_used_and_defers(world):
     # A failed DNSSEC validation is an attack or a broken zone: never "no key" (which
     # would let whoever spoils the answer choose refusal or plain text), but 451.
-    rcpt, _, _ = send(world, "bert@dane.example", "bogus")
+    rcpt, _, _ = send(world, "bert@bogus.example", "bogus")
     assert status(rcpt) == (451, "4.7.0") and "dane" in rcpt[1], rcpt
     log = world.gw.log()
-    assert re.search(r" error key source dane: bert@dane\.example: .*DNSSEC validation failed \(bogus\)", log), \
+    assert re.search(r" error key source dane: bert@bogus\.example: .*DNSSEC validation failed \(bogus\)", log), \
         log[-3000:]
 
 
@@ -426,6 +471,31 @@ def test_key_elsewhere_is_used_when_wkd_is_dead(world):
     rcpt, final, _ = send(world, "kate@dead.example", "kate")
     assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
     assert world.people["kate@dead.example"][1] in open_with_gpg(world, new_copy(world, before), "kate")
+
+
+def test_dead_resolver_defers_dane_lookups_within_the_timeout(tmp_path):
+    # DNS itself does not answer: the mail waits one timeout (both record types are asked
+    # at once), gets 451 naming dane, and the next one is answered at once.
+    sink = PySink().start()
+    try:
+        with SilentServer() as dns:
+            extra = ("[seal]\n" + dns.toml(timeout=f"{TIMEOUT_S}s") + '[keys]\nsources = ["store", "dane"]\n'
+                     f'[keys.discovery]\ntimeout = "{TIMEOUT_S}s"\n')
+            gw = Mailseal(tmp_path, inside_next_hop=sink.next_hop(), extra=extra)
+            keys(gw.config_path, "init")
+            keys(gw.config_path, "generate", "alice@example.org", "--self-signed", "--algorithm", "p256")
+            with gw:
+                world = SimpleNamespace(gw=gw)
+                rcpt, final, took = send(world, "bob@partner.example", "dns down")
+                assert status(rcpt) == (451, "4.7.0") and "dane" in rcpt[1], rcpt
+                assert final is None
+                assert TIMEOUT_S - 0.5 <= took <= TIMEOUT_S + 3, took
+                assert re.search(r"warning key source dane: bob@partner\.example: .*no answer", gw.log()), \
+                    gw.log()[-3000:]
+                rcpt, _, took = send(world, "bob@partner.example", "dns still down")
+                assert status(rcpt) == (451, "4.7.0") and took < 1.0, (rcpt, took)
+    finally:
+        sink.stop()
 
 
 # -- keys lookup -----------------------------------------------------------------------------------
