@@ -116,6 +116,7 @@ bool make_wkd(const core::Config& config, bool log, KeySources& out, std::string
   }
   keys::WkdOptions o;
   o.port = config.keys.wkd.port;
+  o.own_domains = config.outside.internal_domains;
   auto timeout =
       config.keys.wkd.timeout.count() ? config.keys.wkd.timeout : config.keys.discovery.timeout;
   o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
@@ -135,6 +136,7 @@ bool make_dane(const core::Config& config, keys::KeySource& store, bool log, Key
   keys::DaneKeyOptions o;
   o.openpgpkey = config.keys.dane.openpgpkey;
   o.smimea = config.keys.dane.smimea;
+  o.own_domains = config.outside.internal_domains;
   // SMIMEA usage 1 (PKIX-EE) certificates must chain to the store's trust anchors.
   auto anchors = [&store] {
     std::optional<keys::SourceError> e;

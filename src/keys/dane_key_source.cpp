@@ -194,6 +194,12 @@ DiscoveryInspection DaneKeySource::inspect(std::string_view address, KeyKind kin
     return seen;
   }
   const std::string addr = normalise_address(address);
+  if (in_own_domain(addr, options_.own_domains)) {
+    seen.entry.state = State::not_found;
+    seen.entry.detail = "own domain ([outside] internal_domains): not looked up";
+    seen.cached = true;
+    return seen;
+  }
   seen.entry = cache_.lookup(
       discovery_key(name(), kind, addr),
       [&] {

@@ -31,8 +31,9 @@ class Resolver;
 namespace mailseal::keys {
 
 struct DaneKeyOptions {
-  bool openpgpkey = true;  // look up OPENPGPKEY records
-  bool smimea = true;      // look up SMIMEA records
+  bool openpgpkey = true;                // look up OPENPGPKEY records
+  bool smimea = true;                    // look up SMIMEA records
+  std::vector<std::string> own_domains;  // not looked up (in_own_domain())
 };
 
 class DaneKeySource final : public KeySource {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "util/strings.h"
+
 namespace mailseal::keys {
 
 std::vector<LdapCandidate> discovered_candidates(const std::vector<std::string>& blobs,
@@ -33,6 +35,13 @@ std::vector<PublicKeyRecord> usable_records(DiscoveryInspection seen, const std:
   for (auto& c : seen.candidates)
     if (c.rejected.empty()) out.push_back(std::move(c.record));
   return out;
+}
+
+bool in_own_domain(std::string_view address, const std::vector<std::string>& own_domains) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return false;
+  std::string domain = util::to_lower(address.substr(at + 1));
+  return std::find(own_domains.begin(), own_domains.end(), domain) != own_domains.end();
 }
 
 std::string discovery_key(const std::string& source, KeyKind kind, std::string_view address) {

@@ -44,6 +44,12 @@ std::vector<LdapCandidate> discovered_candidates(const std::vector<std::string>&
 std::vector<PublicKeyRecord> usable_records(DiscoveryInspection seen, const std::string& source,
                                             std::optional<SourceError>& error);
 
+// True when the address is in one of `own_domains` (lower case, exact match like
+// [outside] internal_domains): our own users' keys are in the store, and asking the
+// Internet for them (the sender's own key on every outbound message) would only add
+// waiting when that server is slow.
+bool in_own_domain(std::string_view address, const std::vector<std::string>& own_domains);
+
 // Cache key: "<source>/<kind>/<normalised address>".
 std::string discovery_key(const std::string& source, KeyKind kind, std::string_view address);
 

@@ -146,6 +146,12 @@ DiscoveryInspection WkdKeySource::inspect(std::string_view address, KeyKind kind
     return seen;
   }
   const std::string addr = normalise_address(address);
+  if (in_own_domain(addr, options_.own_domains)) {
+    seen.entry.state = State::not_found;
+    seen.entry.detail = "own domain ([outside] internal_domains): not looked up";
+    seen.cached = true;
+    return seen;
+  }
   seen.entry = cache_.lookup(
       discovery_key(name(), kind, addr), [&] { return fetch(addr); }, seen.cached);
   if (!seen.cached && seen.entry.state == State::failed && log_)

@@ -33,6 +33,7 @@ namespace mailseal::keys {
 struct WkdOptions {
   std::uint16_t port = 443;
   std::chrono::milliseconds timeout{5000};  // the whole lookup of one address
+  std::vector<std::string> own_domains;     // not looked up (in_own_domain())
 };
 
 class WkdKeySource final : public KeySource {

@@ -523,6 +523,10 @@ def test_lookup_shows_what_wkd_and_dane_answered(world):
     assert "(SMIMEA 3 0 0)" in out and re.search(r"S/MIME: [0-9a-f]{64} from dane", out), out
     assert "seal: S/MIME" in out, out
 
+    # Our own users' keys are in the store: their domain is not asked.
+    out = lookup(world.cfg, "alice@example.org")
+    assert out.count("own domain ([outside] internal_domains): not looked up") == 3, out
+
     out = lookup(world.cfg, "hank@dead.example")
     assert "error: advanced: https://openpgpkey.dead.example" in out, out
     assert "deferred: 451 4.7.0 (source wkd failed" in out, out

@@ -8,6 +8,7 @@
 
 #include "keys/dane_names.h"
 #include "keys/discovery_cache.h"
+#include "keys/discovery_source.h"
 #include "keys/wkd_url.h"
 
 namespace mailseal::keys {
@@ -60,6 +61,16 @@ TEST(Dane, OwnerNameOfTheRfc7929Example) {
   EXPECT_NE(dane_local_part_hash("Hugh"), dane_local_part_hash("hugh"));
   EXPECT_FALSE(dane_owner_name("hugh", "_openpgpkey"));
   EXPECT_FALSE(dane_owner_name("hugh@", "_openpgpkey"));
+}
+
+TEST(Discovery, OwnDomainsAreNotLookedUp) {
+  const std::vector<std::string> own = {"example.org"};
+  EXPECT_TRUE(in_own_domain("alice@Example.ORG", own));
+  EXPECT_FALSE(in_own_domain("alice@sub.example.org", own));  // exact, like internal_domains
+  EXPECT_FALSE(in_own_domain("bob@partner.example", own));
+  EXPECT_FALSE(in_own_domain("nodomain", own));
+  EXPECT_EQ(discovery_key("wkd", KeyKind::openpgp, "Bob@Partner.Example"),
+            "wkd/openpgp/Bob@partner.example");
 }
 
 struct FakeClock {
