@@ -21,6 +21,8 @@ Correspondents (keys made by gpg / openssl, none in mailseal's store):
     pete@dane.example      SMIMEA 1 0 0 self-signed (no chain) and 3 0 1 (a hash): unusable
     ivan@insecure.example  OpenPGP, OPENPGPKEY in an unsigned zone: not used
     kate@dead.example      OpenPGP key in mailseal's store, WKD of her domain hung
+    rita / sam / otto @wkd.example   WKD redirect on the same host / HTTP 503 / redirect
+                           to another host
 Proves: sealed mail to each opens with gpg / openssl and the right key; the second
 message does not ask the HTTPS server again (cache); a hung WKD server gives 451 4.7.0
 within about the timeout and a log line naming wkd, and the next message does not wait
@@ -177,6 +179,7 @@ class WkdServer:
 
     def __init__(self, cert, key):
         self.files = {}
+        self.replies = {}  # path -> (status, Location or None): redirects and errors
         self.hits = []
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(cert), str(key))
@@ -185,6 +188,14 @@ class WkdServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.hits.append(self.path)
+                reply = outer.replies.get(self.path.split("?", 1)[0])
+                if reply:
+                    self.send_response(reply[0])
+                    if reply[1]:
+                        self.send_header("Location", reply[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = outer.files.get(self.path.split("?", 1)[0])
                 if body is None:
                     self.send_error(404)
@@ -285,12 +296,19 @@ def world(tmp_path_factory):
     gpg = Gpg(tmp / "gnupg")
     people = {a: gpg.new_key(a) for a in ("wendy@wkd.example", "mallory@wkd.example", "dora@direct.example",
                                           "olivia@dane.example", "bert@bogus.example", "ivan@insecure.example",
-                                          "kate@dead.example")}
+                                          "kate@dead.example", "rita@wkd.example", "otto@wkd.example")}
 
     wkd = WkdServer(www_pem, www_key)
     wkd.files[f"/.well-known/openpgpkey/wkd.example/hu/{wkd_hash('wendy')}"] = \
         gpg.export("wendy@wkd.example") + gpg.export("mallory@wkd.example")
     wkd.files[f"/.well-known/openpgpkey/hu/{wkd_hash('dora')}"] = gpg.export("dora@direct.example")
+    hu = "/.well-known/openpgpkey/wkd.example/hu/"
+    # rita: a redirect on the same host (followed); sam: HTTP 503 (the source failed);
+    # otto: a redirect to another host (not followed: nothing published).
+    wkd.replies[hu + wkd_hash("rita")] = (301, f"https://openpgpkey.wkd.example:{wkd.port}/keys/rita")
+    wkd.files["/keys/rita"] = gpg.export("rita@wkd.example")
+    wkd.replies[hu + wkd_hash("sam")] = (503, None)
+    wkd.replies[hu + wkd_hash("otto")] = (302, "https://keys.elsewhere.example/otto")
     wkd.start()
     hung = Silent("127.0.0.3", wkd.port)
 
@@ -410,6 +428,24 @@ def test_smimea_pkix_ee_needs_a_chain_to_a_store_anchor(world):
     out = lookup(world.cfg, "pete@dane.example")
     assert "not used: usage 1 (PKIX-EE): no valid chain to a trust anchor" in out, out
     assert "(SMIMEA 3 0 1)" in out and "not used: not a full certificate" in out, out
+
+
+def test_wkd_redirects_and_server_errors(world):
+    before = len(world.sink.messages)
+    rcpt, final, _ = send(world, "rita@wkd.example", "redirected")
+    assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+    assert world.people["rita@wkd.example"][1] in open_with_gpg(world, new_copy(world, before), "rita")
+    assert world.wkd.count("/keys/rita") >= 1
+    rcpt, _, _ = send(world, "sam@wkd.example", "server error")
+    assert status(rcpt) == (451, "4.7.0") and "wkd" in rcpt[1], rcpt
+    assert re.search(r"key source wkd: sam@wkd\.example: advanced: \S+: HTTP 503", world.gw.log())
+    rcpt, _, _ = send(world, "otto@wkd.example", "offsite")
+    assert status(rcpt) == (550, "5.7.1"), rcpt
+    out = lookup(world.cfg, "otto@wkd.example")
+    assert "redirect to https://keys.elsewhere.example/otto not followed" in out, out
+    out = lookup(world.cfg, "rita@wkd.example")
+    assert re.search(r"asked advanced: \S+: HTTP 301\n\s+asked advanced: https://openpgpkey\.wkd\.example:\d+/keys/rita: "
+                     r"HTTP 200", out), out
 
 
 def test_second_message_is_served_from_the_cache(world):
