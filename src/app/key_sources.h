@@ -1,5 +1,6 @@
 // The public key sources of `[keys] sources`, built in the order they are asked: the
-// SQLite store (owned elsewhere, by KeyAdmin) and a directory server ([keys.ldap]).
+// SQLite store (owned elsewhere, by KeyAdmin), a directory server ([keys.ldap]), and the
+// discovery sources: Web Key Directory ([keys.wkd]) and DANE OPENPGPKEY/SMIMEA ([keys.dane]).
 // Shared by `serve` (filters.cpp) and `keys lookup`, so both ask the same sources in the
 // same order.
 #pragma once
@@ -9,14 +10,32 @@
 #include <vector>
 
 #include "core/config.h"
+#include "keys/dane_key_source.h"
+#include "keys/discovery_cache.h"
 #include "keys/key_source.h"
 #include "keys/ldap_source.h"
+#include "keys/wkd_source.h"
+
+namespace mailseal::dns {
+class Resolver;
+}
 
 namespace mailseal::app {
 
 struct KeySources {
+  KeySources();
+  ~KeySources();
+  KeySources(KeySources&&) noexcept;
+  KeySources& operator=(KeySources&&) noexcept;
+
   std::unique_ptr<keys::LdapKeySource> ldap;  // when "ldap" is listed
-  std::vector<keys::KeySource*> ordered;      // as listed; points at `store` and the above
+  // "wkd" and "dane" (discovery of outside keys): one resolver (with the discovery
+  // timeout) and one cache for both. Declared before the sources that use them.
+  std::unique_ptr<dns::Resolver> discovery_resolver;
+  std::unique_ptr<keys::DiscoveryCache> discovery_cache;
+  std::unique_ptr<keys::WkdKeySource> wkd;
+  std::unique_ptr<keys::DaneKeySource> dane;
+  std::vector<keys::KeySource*> ordered;  // as listed; points at `store` and the above
 };
 
 // Fails with a one-line reason (e.g. the bind password file cannot be read). Failures of

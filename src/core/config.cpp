@@ -264,8 +264,9 @@ void read_key_sources(ConfigReader& r, const toml::table& k, KeysConfig& keys) {
   if (k.contains("sources")) {
     keys.sources.clear();
     for (const auto& [node, text] : r.get_string_list(k, "keys", "sources")) {
-      if (text != "store" && text != "ldap" && text != "pkcs11")
-        r.error(node, "keys.sources: \"" + text + "\" is not \"store\", \"ldap\" or \"pkcs11\"");
+      if (text != "store" && text != "ldap" && text != "pkcs11" && text != "wkd" && text != "dane")
+        r.error(node, "keys.sources: \"" + text +
+                          "\" is not \"store\", \"ldap\", \"pkcs11\", \"wkd\" or \"dane\"");
       else if (std::find(keys.sources.begin(), keys.sources.end(), text) != keys.sources.end())
         r.error(node, "keys.sources: \"" + text + "\" is listed twice");
       else
@@ -317,6 +318,62 @@ void read_key_sources(ConfigReader& r, const toml::table& k, KeysConfig& keys) {
                                         "0123456789-.") != std::string::npos)
     r.error(t->get("pgp_attribute"), p + ".pgp_attribute must be an attribute name");
   r.check_unknown(*t, p, {"bind_password"});
+}
+
+// [keys.wkd], [keys.dane], [keys.discovery] (issue 6, discovery of outside keys). All
+// optional: "wkd" / "dane" in [keys] sources is what turns a source on.
+void read_discovery(ConfigReader& r, const toml::table& k, KeysConfig& keys) {
+  static const toml::table empty;
+  auto limit = [&](const toml::table& t, const std::string& key, std::chrono::seconds v,
+                   std::chrono::seconds lo, std::chrono::seconds hi, const std::string& text) {
+    if (v < lo || v > hi) r.error(t.get(key), text);
+  };
+  const toml::table* dt = k["discovery"].as_table();
+  const toml::table& d = dt ? *dt : empty;
+  const std::string dp = "keys.discovery";
+  DiscoveryConfig& dc = keys.discovery;
+  dc.timeout = r.get_duration(d, dp, "timeout", dc.timeout);
+  limit(d, "timeout", dc.timeout, std::chrono::seconds(1), std::chrono::seconds(60),
+        dp + ".timeout must be between 1s and 1m (mail waits for it)");
+  dc.positive_ttl = r.get_duration(d, dp, "positive_ttl", dc.positive_ttl);
+  dc.negative_ttl = r.get_duration(d, dp, "negative_ttl", dc.negative_ttl);
+  dc.failure_ttl = r.get_duration(d, dp, "failure_ttl", dc.failure_ttl);
+  const auto day = std::chrono::seconds(86400);
+  limit(d, "positive_ttl", dc.positive_ttl, std::chrono::seconds(0), 7 * day,
+        dp + ".positive_ttl must be between 0 and 7d");
+  limit(d, "negative_ttl", dc.negative_ttl, std::chrono::seconds(0), day,
+        dp + ".negative_ttl must be between 0 and 1d");
+  limit(d, "failure_ttl", dc.failure_ttl, std::chrono::seconds(0), std::chrono::seconds(3600),
+        dp + ".failure_ttl must be between 0 and 1h");
+  r.check_unknown(d, dp);
+
+  const toml::table* wt = k["wkd"].as_table();
+  const toml::table& w = wt ? *wt : empty;
+  const std::string wp = "keys.wkd";
+  keys.wkd.port = static_cast<std::uint16_t>(r.get_int(w, wp, "port", keys.wkd.port, 1, 65535));
+  keys.wkd.ca_file = r.get_path(w, wp, "ca_file", "", false);
+  keys.wkd.timeout = r.get_duration(w, wp, "timeout", keys.wkd.timeout);
+  if (keys.wkd.timeout.count() != 0)
+    limit(w, "timeout", keys.wkd.timeout, std::chrono::seconds(1), std::chrono::seconds(60),
+          wp + ".timeout must be between 1s and 1m (mail waits for it)");
+  r.check_unknown(w, wp);
+
+  const toml::table* nt = k["dane"].as_table();
+  const toml::table& n = nt ? *nt : empty;
+  if (n.contains("types")) {
+    keys.dane.openpgpkey = keys.dane.smimea = false;
+    for (const auto& [node, text] : r.get_string_list(n, "keys.dane", "types")) {
+      if (text == "openpgpkey")
+        keys.dane.openpgpkey = true;
+      else if (text == "smimea")
+        keys.dane.smimea = true;
+      else
+        r.error(node, "keys.dane.types: \"" + text + "\" is not \"openpgpkey\" or \"smimea\"");
+    }
+    if (!keys.dane.openpgpkey && !keys.dane.smimea)
+      r.error(n.get("types"), "keys.dane.types must list \"openpgpkey\", \"smimea\" or both");
+  }
+  r.check_unknown(n, "keys.dane");
 }
 
 void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
@@ -387,7 +444,8 @@ void read_seal_open(ConfigReader& r, const toml::table& root, Config& c) {
   if (std::find(c.keys.sources.begin(), c.keys.sources.end(), "pkcs11") != c.keys.sources.end() &&
       !c.keys.pkcs11.enabled())
     r.error(k.get("sources"), "keys.sources lists \"pkcs11\" but [keys.pkcs11] is missing");
-  r.check_unknown(k, "keys", {"pkcs11", "ldap", "postgresql"});
+  read_discovery(r, k, c.keys);
+  r.check_unknown(k, "keys", {"pkcs11", "ldap", "postgresql", "wkd", "dane", "discovery"});
 }
 
 // [revocation] (issue 6). Timeouts are short: mail waits for them at RCPT and DATA.

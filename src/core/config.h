@@ -161,14 +161,38 @@ struct PostgresqlConfig {
   std::chrono::seconds refresh{1};  // how often another node's changes are looked for
 };
 
+// [keys.wkd]: OpenPGP keys from the recipient domain's Web Key Directory (keys/wkd_source.h).
+struct WkdConfig {
+  std::uint16_t port = 443;         // HTTPS port of the WKD hosts (tests use a free port)
+  std::filesystem::path ca_file;    // CA for the servers' certificates; empty = system
+  std::chrono::seconds timeout{0};  // whole lookup of one address; 0 = [keys.discovery]'s
+};
+
+// [keys.dane]: keys in the recipient domain's DNSSEC-signed zone (keys/dane_key_source.h).
+struct DaneKeysConfig {
+  bool openpgpkey = true;  // OPENPGPKEY, RFC 7929
+  bool smimea = true;      // SMIMEA, RFC 8162
+};
+
+// [keys.discovery]: cache and timeout shared by "wkd" and "dane" (keys/discovery_cache.h).
+struct DiscoveryConfig {
+  std::chrono::seconds timeout{5};          // one address's lookup in one source
+  std::chrono::seconds positive_ttl{3600};  // a key found is used this long
+  std::chrono::seconds negative_ttl{600};   // "no key published" is believed this long
+  std::chrono::seconds failure_ttl{60};     // a source that failed is not asked again
+};
+
 struct KeysConfig {
   std::filesystem::path master_key;  // empty = <state_dir>/master.key
   std::string store = "sqlite";      // sqlite (<state_dir>/keys.db) | postgresql
   PostgresqlConfig postgresql;
-  // Public key sources in the order they are asked: "store" (keys.db), "ldap".
+  // Public key sources in the order they are asked: "store" (keys.db), "ldap", "wkd", "dane".
   std::vector<std::string> sources = {"store"};
   LdapConfig ldap;
   Pkcs11Config pkcs11;
+  WkdConfig wkd;
+  DaneKeysConfig dane;
+  DiscoveryConfig discovery;
 };
 
 // [revocation]: CRL downloads and OCSP for S/MIME certificates (keys/revocation_checker.h).

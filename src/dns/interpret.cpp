@@ -178,4 +178,44 @@ TlsaResult interpret_tlsa(const Answer& tlsa) {
   return r;
 }
 
+namespace {
+
+template <class R>
+void classify_key_records(const Answer& a, const char* type, R& r) {
+  r.name = a.name;
+  static_cast<Outcome&>(r) = classify(a, a.name + " " + type);
+  if (r.status == Status::no_domain) {
+    r.status = Status::no_records;
+    r.reason = a.name + ": no " + type + " records (NXDOMAIN)";
+  }
+}
+
+}  // namespace
+
+OpenpgpkeyResult interpret_openpgpkey(const Answer& a) {
+  OpenpgpkeyResult r;
+  classify_key_records(a, "OPENPGPKEY", r);
+  if (r.status != Status::ok) return r;
+  for (const auto& rd : a.rdata)
+    if (!rd.empty()) r.keys.push_back(rd);
+  r.reason = a.name + ": " + std::to_string(r.keys.size()) + " OPENPGPKEY record(s)";
+  return r;
+}
+
+SmimeaResult interpret_smimea(const Answer& a) {
+  SmimeaResult r;
+  classify_key_records(a, "SMIMEA", r);
+  if (r.status != Status::ok) return r;
+  std::size_t malformed = 0;
+  for (const auto& rd : a.rdata) {
+    if (auto rec = decode_tlsa(rd))
+      r.records.push_back(std::move(*rec));
+    else
+      ++malformed;
+  }
+  r.reason = a.name + ": " + std::to_string(r.records.size()) + " SMIMEA record(s)";
+  if (malformed) r.reason += ", " + std::to_string(malformed) + " malformed";
+  return r;
+}
+
 }  // namespace mailseal::dns

@@ -19,6 +19,10 @@ std::vector<MxHost> order_mx(std::vector<MxHost> hosts, std::mt19937& rng);
 MxResult interpret_mx(std::string_view domain, const Answer& mx, std::mt19937& rng);
 AddressResult interpret_addresses(std::string_view host, const Answer& a, const Answer& aaaa);
 TlsaResult interpret_tlsa(const Answer& tlsa);
+// Keys in the recipient's domain (RFC 7929, RFC 8162): NXDOMAIN is "no records" (the
+// owner name is per address, so the name not existing means no key for it).
+OpenpgpkeyResult interpret_openpgpkey(const Answer& a);
+SmimeaResult interpret_smimea(const Answer& a);
 
 // The part all three share: bogus, no answer, SERVFAIL and friends are temporary;
 // NXDOMAIN is no_domain; NOERROR without records is no_records; else ok.

@@ -14,7 +14,8 @@ namespace mailseal::dns {
 
 namespace {
 
-constexpr int kTypeA = 1, kTypeMx = 15, kTypeAaaa = 28, kTypeTlsa = 52;
+constexpr int kTypeA = 1, kTypeMx = 15, kTypeAaaa = 28, kTypeSmimea = 53, kTypeTlsa = 52,
+              kTypeOpenpgpkey = 61;
 
 void check(int err, const std::string& what) {
   if (err != 0) throw std::runtime_error("dns: " + what + ": " + ub_strerror(err));
@@ -95,6 +96,26 @@ TlsaResult Resolver::lookup_tlsa(std::string_view host, std::uint16_t port) {
   std::string name = "_" + std::to_string(port) + "._tcp." + without_trailing_dot(host);
   auto answers = engine_->ask({{name, kTypeTlsa}}, timeout_);
   return interpret_tlsa(answers[0]);
+}
+
+OpenpgpkeyResult Resolver::lookup_openpgpkey(std::string_view owner) {
+  std::string name = without_trailing_dot(owner);
+  auto answers = engine_->ask({{name, kTypeOpenpgpkey}}, timeout_);
+  return interpret_openpgpkey(answers[0]);
+}
+
+SmimeaResult Resolver::lookup_smimea(std::string_view owner) {
+  std::string name = without_trailing_dot(owner);
+  auto answers = engine_->ask({{name, kTypeSmimea}}, timeout_);
+  return interpret_smimea(answers[0]);
+}
+
+std::pair<OpenpgpkeyResult, SmimeaResult> Resolver::lookup_dane_keys(
+    std::string_view openpgpkey_owner, std::string_view smimea_owner) {
+  std::string a = without_trailing_dot(openpgpkey_owner);
+  std::string b = without_trailing_dot(smimea_owner);
+  auto answers = engine_->ask({{a, kTypeOpenpgpkey}, {b, kTypeSmimea}}, timeout_);
+  return {interpret_openpgpkey(answers[0]), interpret_smimea(answers[1])};
 }
 
 }  // namespace mailseal::dns

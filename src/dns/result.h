@@ -49,4 +49,16 @@ struct TlsaResult : Outcome {
   std::vector<core::TlsaRecord> records;
 };
 
+// OPENPGPKEY (RFC 7929): each record's RDATA is one transferable public key, as bytes.
+struct OpenpgpkeyResult : Outcome {
+  std::string name;
+  std::vector<std::string> keys;
+};
+
+// SMIMEA (RFC 8162): the RDATA has the TLSA format (RFC 8162 2), so the same struct.
+struct SmimeaResult : Outcome {
+  std::string name;
+  std::vector<core::TlsaRecord> records;
+};
+
 }  // namespace mailseal::dns

@@ -34,10 +34,19 @@ bool FormatRouter::has_signing_key(SealFormat f, const std::string& address,
 }
 
 int FormatRouter::route(const std::string& recipient, std::optional<keys::SourceError>& error) {
+  // A failed discovery source (WKD, DANE) defers the recipient only when no format has a
+  // key for it (KeySource::discovery()); any other source's failure stops here.
+  std::optional<keys::SourceError> deferred;
   for (std::size_t i = 0; i < formats_.size(); ++i) {
-    if (has_key(formats_[i], recipient, error)) return static_cast<int>(i);
-    if (error) return -1;
+    std::optional<keys::SourceError> e;
+    if (has_key(formats_[i], recipient, e)) return static_cast<int>(i);
+    if (e && !e->discovery) {
+      error = std::move(e);
+      return -1;
+    }
+    if (e && !deferred) deferred = std::move(e);
   }
+  if (deferred) error = std::move(deferred);
   return -1;
 }
 

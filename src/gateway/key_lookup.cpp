@@ -1,16 +1,29 @@
-// KeyLookup: sources asked in order; the first error stops the search (a 4xx follows).
+// KeyLookup: sources asked in order; the first error stops the search (a 4xx follows),
+// except a discovery source's, which only counts when no source has a certificate.
 #include "gateway/key_lookup.h"
 
 namespace mailseal::gateway {
 
 std::optional<keys::PublicKeyRecord> KeyLookup::certificate(
     const std::string& address, std::optional<keys::SourceError>& error) {
+  // A discovery source's failure (WKD, DANE) counts only if no later source has a
+  // certificate: see KeySource::discovery().
+  std::optional<keys::SourceError> deferred;
   for (keys::KeySource* s : sources_) {
-    auto found = s->find_public(address, keys::KeyKind::smime, error);
-    if (error) return std::nullopt;
+    std::optional<keys::SourceError> e;
+    auto found = s->find_public(address, keys::KeyKind::smime, e);
+    if (e && !s->discovery()) {
+      error = std::move(e);
+      return std::nullopt;
+    }
+    if (e) {
+      if (!deferred) deferred = std::move(e);
+      continue;
+    }
     for (auto& rec : found)
       if (rec.cert) return std::move(rec);
   }
+  if (deferred) error = std::move(deferred);
   return std::nullopt;
 }
 

@@ -96,11 +96,23 @@ std::optional<openpgp::Keyring> OpenpgpKeys::new_keyring() {
 
 bool OpenpgpKeys::load_public(openpgp::Keyring& ring, const std::string& address,
                               std::optional<keys::SourceError>& error) {
+  std::optional<keys::SourceError> deferred;
+  bool any = false;
   for (keys::KeySource* s : sources_) {
-    auto found = s->find_public(address, keys::KeyKind::openpgp, error);
-    if (error) return false;
+    std::optional<keys::SourceError> e;
+    auto found = s->find_public(address, keys::KeyKind::openpgp, e);
+    if (e && !s->discovery()) {
+      error = std::move(e);
+      return false;
+    }
+    if (e && !deferred) deferred = std::move(e);
     for (const auto& rec : found)
-      if (!rec.openpgp.empty()) (void)ring.import_keys(rec.openpgp);
+      if (!rec.openpgp.empty()) any = ring.import_keys(rec.openpgp).ok() || any;
+  }
+  // A discovery source that failed decides only when nothing else had a key.
+  if (deferred && !any) {
+    error = std::move(deferred);
+    return false;
   }
   return true;
 }
@@ -132,11 +144,18 @@ std::vector<std::string> OpenpgpKeys::by_id(std::string_view id,
 }
 
 bool OpenpgpKeys::add_public(MessageKeySet& set, const std::string& address,
-                             std::optional<keys::SourceError>& error) {
+                             std::optional<keys::SourceError>& error,
+                             std::optional<keys::SourceError>* discovery_error) {
   auto& fprs = set.encryption[address];
+  std::optional<keys::SourceError> deferred;
   for (keys::KeySource* s : sources_) {
-    auto found = s->find_public(address, keys::KeyKind::openpgp, error);
-    if (error) return false;
+    std::optional<keys::SourceError> e;
+    auto found = s->find_public(address, keys::KeyKind::openpgp, e);
+    if (e && !s->discovery()) {
+      error = std::move(e);
+      return false;
+    }
+    if (e && !deferred) deferred = std::move(e);
     for (auto& rec : found) {
       if (rec.openpgp.empty()) continue;
       std::string fpr = fingerprint_of(rec.fingerprint, rec.openpgp);
@@ -146,6 +165,14 @@ bool OpenpgpKeys::add_public(MessageKeySet& set, const std::string& address,
         pub.push_back(std::move(rec.openpgp));
       fprs.push_back(std::move(fpr));
     }
+  }
+  // A discovery source that failed (see KeySource::discovery()): handed to the caller
+  // that asked for it, else it decides only when no other source had a key.
+  if (deferred && discovery_error) {
+    *discovery_error = std::move(deferred);
+  } else if (deferred && fprs.empty()) {
+    error = std::move(deferred);
+    return false;
   }
   return true;
 }
@@ -291,12 +318,18 @@ bool OpenpgpKeys::trusted_result(const openpgp::Verdict& v, const MessageKeySet&
 std::optional<std::string> OpenpgpKeys::encryption_key(const std::string& address,
                                                        std::optional<keys::SourceError>& error) {
   MessageKeySet set;
-  if (!add_public(set, address, error)) return std::nullopt;
-  if (set.keys.empty()) return std::nullopt;
+  // A failed discovery source matters only if no usable key is found without it.
+  std::optional<keys::SourceError> discovery_error;
+  if (!add_public(set, address, error, &discovery_error)) return std::nullopt;
+  auto none = [&]() -> std::optional<std::string> {
+    if (discovery_error) error = std::move(discovery_error);
+    return std::nullopt;
+  };
+  if (set.keys.empty()) return none();
   openpgp::Keyring* ring = sync(set);
   if (!ring) return std::nullopt;
   auto choice = ring->key_for_address(address, openpgp::Usage::encrypt, set.encryption[address]);
-  if (!choice) return std::nullopt;
+  if (!choice) return none();
   return choice->primary_fingerprint;
 }
 

@@ -71,8 +71,11 @@ class OpenpgpKeys {
   std::vector<std::string> by_id(std::string_view id, std::optional<keys::SourceError>& error);
 
   // The same lookups into a MessageKeySet (nothing is imported yet).
+  // A discovery source's failure (KeySource::discovery()) goes to `discovery_error` when
+  // given (the caller decides), else it is an error only when no other source had a key.
   bool add_public(MessageKeySet& set, const std::string& address,
-                  std::optional<keys::SourceError>& error);
+                  std::optional<keys::SourceError>& error,
+                  std::optional<keys::SourceError>* discovery_error = nullptr);
   bool add_secret(MessageKeySet& set, const std::string& address,
                   std::optional<keys::SourceError>& error);
   // The calling thread's kept keyring, holding every key of `set` as the sources gave it

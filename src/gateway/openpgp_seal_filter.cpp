@@ -66,8 +66,11 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
   std::optional<keys::SourceError> err;
   if (!keys_.add_secret(set, sender, err) || !keys_.add_public(set, sender, err))
     return source_failure(*err);
+  // A failed discovery source (WKD, DANE) defers a recipient only if it ends up without a
+  // usable key (KeySource::discovery()): kept per recipient until the choice below.
+  std::map<std::string, std::optional<keys::SourceError>> discovery_error;
   for (const auto& rcpt : envelope.recipients)
-    if (!keys_.add_public(set, rcpt, err)) return source_failure(*err);
+    if (!keys_.add_public(set, rcpt, err, &discovery_error[rcpt])) return source_failure(*err);
   openpgp::Keyring* ring = OpenpgpKeys::sync(set);
   if (!ring) return refuse(451, "4.3.0", "OpenPGP context unavailable");
   std::string signer;
@@ -83,6 +86,8 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
     if (choice) {
       recipient_key[rcpt] = choice->primary_fingerprint;
       treatment[rcpt] = Treatment::encrypt;
+    } else if (const auto& failed = discovery_error[rcpt]) {
+      return source_failure(*failed);
     } else if (options_.no_certificate == RecipientFallback::refuse) {
       return refuse(550, "5.7.1", "no usable OpenPGP key for " + rcpt);
     } else {

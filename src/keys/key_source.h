@@ -44,12 +44,18 @@ struct SecretKeyRecord {
 struct SourceError {
   std::string source;
   std::string reason;
+  bool discovery = false;  // from a discovery source (KeySource::discovery())
 };
 
 class KeySource {
  public:
   virtual ~KeySource() = default;
   virtual std::string name() const = 0;
+  // A discovery source (WKD, DANE) finds outside correspondents' keys on the Internet.
+  // Its failure (SourceError) decides only for an address no other source has a key for:
+  // the gateway then defers the mail (451) rather than refuse it or send it in clear; an
+  // address another source has a key for is sealed with that key.
+  virtual bool discovery() const { return false; }
   // Certificates/keys for an address, newest valid first. Empty = none found.
   virtual std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                                    std::optional<SourceError>& error) = 0;

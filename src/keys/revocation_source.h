@@ -21,6 +21,7 @@ class RevocationFilteredSource : public KeySource {
       : inner_(inner), issuers_from_(std::move(issuers_from)), checker_(checker) {}
 
   std::string name() const override { return inner_->name(); }
+  bool discovery() const override { return inner_->discovery(); }
   std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
   std::vector<SecretKeyRecord> find_secret(std::string_view address, KeyKind kind,

@@ -77,9 +77,12 @@ class DnsServer:
     signed: sign every zone (ECDSA P-256 KSK + ZSK, NSEC) and write `trust_anchor`
     (DS records of the KSKs). bogus: owner names (relative or absolute) whose
     signatures are corrupted after signing, so a validating resolver sees them as bogus.
+    unsigned: zones left unsigned although signed=True (no trust anchor covers them, so a
+    validating resolver calls their answers insecure).
     """
 
-    def __init__(self, zone="example.test", records=(), zones=None, signed=False, bogus=()):
+    def __init__(self, zone="example.test", records=(), zones=None, signed=False, bogus=(),
+                 unsigned=()):
         self.zones = {}
         if zone:
             self.zones[zone.rstrip(".")] = list(records)
@@ -87,6 +90,7 @@ class DnsServer:
             self.zones[name.rstrip(".")] = list(lines)
         self.signed = signed
         self.bogus = list(bogus)
+        self.unsigned = {z.rstrip(".") for z in unsigned}  # left unsigned when signed=True
         self.tmp = Path(tempfile.mkdtemp(prefix="mailseal-dns-"))
         self.port = None
         self.trust_anchor = None
@@ -145,7 +149,7 @@ class DnsServer:
         for zone, lines in self.zones.items():
             path = self.tmp / f"{zone}.zone"
             path.write_text(self._zone_text(zone, lines))
-            if self.signed:
+            if self.signed and zone not in self.unsigned:
                 path, ds = self._sign(zone, path)
                 anchors.append(ds)
             zone_conf.append(f'zone:\n    name: "{zone}"\n    zonefile: "{path}"\n')

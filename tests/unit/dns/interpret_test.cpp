@@ -244,3 +244,46 @@ TEST(Tlsa, ServfailIsTemporary) {
 
 }  // namespace
 }  // namespace mailseal::dns
+
+namespace mailseal::dns {
+namespace {
+
+Answer key_answer(std::vector<std::string> rdata, bool secure) {
+  Answer a;
+  a.name = "c93f1e400f26708f98cb19d936620da35eec8f72e57f9eec01c1afd6._openpgpkey.example.com";
+  a.havedata = !rdata.empty();
+  a.secure = secure;
+  a.rdata = std::move(rdata);
+  return a;
+}
+
+TEST(InterpretKeys, OpenpgpkeyRecordsAndTheirDnssecState) {
+  auto r = interpret_openpgpkey(key_answer({"KEY1", "KEY2"}, true));
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_TRUE(r.secure);
+  EXPECT_EQ(r.keys, (std::vector<std::string>{"KEY1", "KEY2"}));
+  EXPECT_FALSE(interpret_openpgpkey(key_answer({"KEY1"}, false)).secure);
+  Answer nx = key_answer({}, true);
+  nx.rcode = 3;
+  nx.nxdomain = true;
+  EXPECT_EQ(interpret_openpgpkey(nx).status, Status::no_records);  // no key for that name
+  Answer bogus = key_answer({"KEY1"}, false);
+  bogus.bogus = true;
+  auto b = interpret_openpgpkey(bogus);
+  EXPECT_EQ(b.status, Status::temporary);
+  EXPECT_TRUE(b.bogus);
+  EXPECT_TRUE(b.keys.empty());
+}
+
+TEST(InterpretKeys, SmimeaRecordsUseTheTlsaFormat) {
+  auto r = interpret_smimea(key_answer({std::string("\x03\x00\x00", 3) + "DER", "\x01"}, true));
+  ASSERT_EQ(r.status, Status::ok);
+  ASSERT_EQ(r.records.size(), 1u);  // the one-byte record is malformed
+  EXPECT_EQ(r.records[0].usage, 3);
+  EXPECT_EQ(r.records[0].selector, 0);
+  EXPECT_EQ(std::string(r.records[0].data.begin(), r.records[0].data.end()), "DER");
+  EXPECT_NE(r.reason.find("1 malformed"), std::string::npos) << r.reason;
+}
+
+}  // namespace
+}  // namespace mailseal::dns
