@@ -18,7 +18,10 @@ MAILSEAL_BIN = os.environ.get("MAILSEAL_BIN", str(Path(__file__).resolve().paren
 SOURCE_DIR = Path(os.environ.get("MAILSEAL_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 
 
-_port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+# From the OS's entropy, not from pid and time: ctest starts the test files within the
+# same milliseconds with consecutive pids, and pid ^ time can then be equal in two of them,
+# which drew the same "free" ports in the same order (both of a Dovecot's ports taken).
+_port_rng = random.SystemRandom()
 
 
 def free_port():
