@@ -1,6 +1,8 @@
 // Connection: the I/O loop around smtp::Session.
 #include "server/connection.h"
 
+#include <strings.h>
+
 #include <spdlog/spdlog.h>
 
 #include <ctime>
@@ -141,6 +143,25 @@ net::awaitable<bool> Connection::start_tls() {
   co_return true;
 }
 
+namespace {
+
+bool is_rcpt(std::string_view line) {
+  return line.size() >= 5 && strncasecmp(line.data(), "RCPT", 4) == 0 &&
+         (line[4] == ' ' || line[4] == ':');
+}
+
+}  // namespace
+
+net::awaitable<smtp::Step> Connection::on_line_on_pool(const std::string& line) {
+  auto home = co_await asio::this_coro::executor;
+  auto on_pool = asio::bind_executor(ctx_.relay.pool(), asio::use_awaitable);
+  co_await asio::post(on_pool);
+  // Only this coroutine touches session_, and it is here now, not on its strand.
+  smtp::Step step = session_.on_line(line);
+  co_await asio::post(home, asio::use_awaitable);
+  co_return step;
+}
+
 net::awaitable<void> Connection::run() {
   transport_.start_watchdog();
   try {
@@ -181,8 +202,13 @@ net::awaitable<void> Connection::run() {
         step = {};
         continue;
       }
-      step = res == smtp::LineBuffer::Result::too_long ? session_.on_line_too_long()
-                                                       : session_.on_line(line);
+      if (res == smtp::LineBuffer::Result::too_long) {
+        step = session_.on_line_too_long();
+      } else if (ctx_.relay.filter() && is_rcpt(line)) {
+        step = co_await on_line_on_pool(line);
+      } else {
+        step = session_.on_line(line);
+      }
     }
     // Best effort: the last reply (221, 421) may not reach a client that already left.
     if (!out_.empty()) {

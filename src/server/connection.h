@@ -30,6 +30,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<smtp::Step> receive_data();
   net::awaitable<smtp::Step> deliver();
   net::awaitable<bool> start_tls();
+  // session_.on_line(line) on the crypto pool, for RCPT when the side has a filter: its
+  // key lookups may go to the network (directory, WKD, DANE, OCSP, PostgreSQL) and wait
+  // up to their timeouts, which on an I/O thread would stall every session it serves.
+  net::awaitable<smtp::Step> on_line_on_pool(const std::string& line);
 
   net::Transport transport_;
   std::shared_ptr<Listener> listener_;

@@ -43,6 +43,8 @@ class Relay {
                                      const core::MessageBody& body, std::string prefix,
                                      std::string id);
   core::MessageFilter* filter() const { return filter_; }
+  // The crypto pool: also where RCPT-time key lookups run (they may wait on the network).
+  net::asio::thread_pool& pool() const { return pool_; }
   std::string describe() const;
 
  private:

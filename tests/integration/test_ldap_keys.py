@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -438,3 +439,46 @@ def test_hung_slapd_times_out_with_451(world):
         world.slapd.resume()
     rcpt, final = send(world, "bob@partner.example", "after the hang")
     assert rcpt[0] == 250 and final[0] == 250, (rcpt, final)
+
+
+def test_hung_directory_stalls_no_other_session(world, tmp_path):
+    """RCPT-time key lookups run on the crypto pool, not on the I/O thread: with one I/O
+    thread (workers = 1) and the directory hung, another client's session still gets its
+    replies at once while the first RCPT waits for the directory's timeout."""
+    (tmp_path / "gw1").mkdir()
+    gw = Mailseal(tmp_path / "gw1", inside_next_hop=world.sink.next_hop(), server="workers = 1",
+                  extra="[seal]\n" + world.slapd.keys_config(timeout="4s"))
+    keys(gw.config_path, "init")
+    keys(gw.config_path, "generate", "alice@example.org", "--self-signed", "--algorithm", "p256")
+    gw.start()
+    world.slapd.pause()
+    waited = {}
+    try:
+        def hung_rcpt():
+            c, _ = smtp_open(gw.inside_port, "alice@example.org", [])
+            try:
+                t0 = time.monotonic()
+                waited["rcpt"] = c.cmd("RCPT TO:<bob@partner.example>")
+                waited["seconds"] = time.monotonic() - t0
+            finally:
+                c.close()
+
+        t = threading.Thread(target=hung_rcpt)
+        t.start()
+        time.sleep(0.5)  # the first session is now waiting on the directory
+        t0 = time.monotonic()
+        c = SmtpClient(gw.inside_port, timeout=30)
+        try:
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO other.test")[0] == 250
+            assert c.cmd("NOOP")[0] == 250
+            c.cmd("QUIT")
+        finally:
+            c.close()
+        other = time.monotonic() - t0
+        t.join(30)
+        assert other < 1.5, f"the other session waited {other:.1f} s for the hung lookup"
+        assert waited["rcpt"][0] == 451 and waited["seconds"] > 3, waited
+    finally:
+        world.slapd.resume()
+        gw.stop()
