@@ -184,22 +184,13 @@ std::vector<LdapCandidate> DaneKeySource::smimea_candidates(const DiscoveryEntry
 }
 
 DiscoveryInspection DaneKeySource::inspect(std::string_view address, KeyKind kind) {
-  DiscoveryInspection seen;
   const bool wanted = kind == KeyKind::openpgp ? options_.openpgpkey : options_.smimea;
-  if (!wanted) {
-    seen.entry.state = State::not_found;
-    seen.entry.detail = kind == KeyKind::openpgp ? "OPENPGPKEY lookups are not enabled"
-                                                 : "SMIMEA lookups are not enabled";
-    seen.cached = true;
-    return seen;
-  }
+  if (!wanted)
+    return not_asked(kind == KeyKind::openpgp ? "OPENPGPKEY lookups are not enabled"
+                                              : "SMIMEA lookups are not enabled");
   const std::string addr = normalise_address(address);
-  if (in_own_domain(addr, options_.own_domains)) {
-    seen.entry.state = State::not_found;
-    seen.entry.detail = "own domain ([outside] internal_domains): not looked up";
-    seen.cached = true;
-    return seen;
-  }
+  if (in_own_domain(addr, options_.own_domains)) return not_asked(kOwnDomainNotAsked);
+  DiscoveryInspection seen;
   seen.entry = cache_.lookup(
       discovery_key(name(), kind, addr),
       [&] {

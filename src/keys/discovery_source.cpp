@@ -44,6 +44,14 @@ bool in_own_domain(std::string_view address, const std::vector<std::string>& own
   return std::find(own_domains.begin(), own_domains.end(), domain) != own_domains.end();
 }
 
+DiscoveryInspection not_asked(std::string why) {
+  DiscoveryInspection seen;
+  seen.entry.state = DiscoveryEntry::State::not_found;
+  seen.entry.detail = std::move(why);
+  seen.cached = true;
+  return seen;
+}
+
 std::string discovery_key(const std::string& source, KeyKind kind, std::string_view address) {
   return source + (kind == KeyKind::openpgp ? "/openpgp/" : "/smime/") + normalise_address(address);
 }

@@ -50,6 +50,12 @@ std::vector<PublicKeyRecord> usable_records(DiscoveryInspection seen, const std:
 // waiting when that server is slow.
 bool in_own_domain(std::string_view address, const std::vector<std::string>& own_domains);
 
+// An inspection that asked nothing (the kind is not served, the address is our own):
+// "not found" with why, marked cached so that no failure is logged for it.
+DiscoveryInspection not_asked(std::string why);
+inline constexpr const char* kOwnDomainNotAsked =
+    "own domain ([outside] internal_domains): not looked up";
+
 // Cache key: "<source>/<kind>/<normalised address>".
 std::string discovery_key(const std::string& source, KeyKind kind, std::string_view address);
 

@@ -138,20 +138,10 @@ DiscoveryEntry WkdKeySource::fetch(const std::string& address) {
 }
 
 DiscoveryInspection WkdKeySource::inspect(std::string_view address, KeyKind kind) {
-  DiscoveryInspection seen;
-  if (kind != KeyKind::openpgp) {
-    seen.entry.state = State::not_found;
-    seen.entry.detail = "WKD holds OpenPGP keys only";
-    seen.cached = true;
-    return seen;
-  }
+  if (kind != KeyKind::openpgp) return not_asked("WKD holds OpenPGP keys only");
   const std::string addr = normalise_address(address);
-  if (in_own_domain(addr, options_.own_domains)) {
-    seen.entry.state = State::not_found;
-    seen.entry.detail = "own domain ([outside] internal_domains): not looked up";
-    seen.cached = true;
-    return seen;
-  }
+  if (in_own_domain(addr, options_.own_domains)) return not_asked(kOwnDomainNotAsked);
+  DiscoveryInspection seen;
   seen.entry = cache_.lookup(
       discovery_key(name(), kind, addr), [&] { return fetch(addr); }, seen.cached);
   if (!seen.cached && seen.entry.state == State::failed && log_)
