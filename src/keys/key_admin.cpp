@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "keys/pkcs12_gpgsm.h"
 #include "keys/x509_util.h"
 #include "util/strings.h"
 
@@ -143,11 +144,29 @@ Result<std::string> KeyAdmin::export_pkcs12(std::string_view address, const Secr
   SecretBytes pass(passphrase.size() + 1);
   std::memcpy(pass.data(), passphrase.data(), passphrase.size());
   pass.data()[passphrase.size()] = 0;
+  if (legacy && passphrase.size() > kGpgsm22MaxPassphrase)
+    return fail("a --legacy PKCS#12 is for gpgsm 2.2, which refuses passphrases longer than " +
+                std::to_string(kGpgsm22MaxPassphrase) + " bytes");
   int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : 0;  // 0 = AES-256/PBKDF2
-  PKCS12* p12 = PKCS12_create(reinterpret_cast<const char*>(pass.data()), rec.address.c_str(),
-                              rec.key.get(), rec.cert.get(), chain.get(), nid, nid,
-                              PKCS12_DEFAULT_ITER, PKCS12_DEFAULT_ITER, 0);
-  if (!p12) return fail("cannot build PKCS#12: " + openssl_error());
+  PKCS12* p12 = nullptr;
+  // Legacy: draw new salts until gpgsm 2.2 derives the right keys (pkcs12_gpgsm.h). About
+  // 1 draw in 64 is refused, so 32 refused draws in a row do not happen in practice.
+  for (int draw = 0; draw < 32; ++draw) {
+    p12 = PKCS12_create(reinterpret_cast<const char*>(pass.data()), rec.address.c_str(),
+                        rec.key.get(), rec.cert.get(), chain.get(), nid, nid, PKCS12_DEFAULT_ITER,
+                        PKCS12_DEFAULT_ITER, 0);
+    if (!p12) return fail("cannot build PKCS#12: " + openssl_error());
+    if (!legacy) break;
+    auto readable = gpgsm22_can_decrypt(*p12, passphrase.view());
+    if (!readable) {
+      PKCS12_free(p12);
+      return readable.take_error();
+    }
+    if (readable.value()) break;
+    PKCS12_free(p12);
+    p12 = nullptr;
+  }
+  if (!p12) return fail("cannot build a PKCS#12 that gpgsm 2.2 can decrypt");
   unsigned char* der = nullptr;
   int n = i2d_PKCS12(p12, &der);
   PKCS12_free(p12);

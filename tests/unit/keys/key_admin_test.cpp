@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "keys/pkcs12_gpgsm.h"
 #include "keys/x509_util.h"
 #include "keys_test_util.h"
 
@@ -178,6 +179,27 @@ TEST_F(AdminTest, ExportCertificateAndPkcs12RoundTrip) {
   auto admin2 = KeyAdmin::open(paths, clock()).value();
   ASSERT_TRUE(admin2.import(p12.value(), {}, &p));
   EXPECT_TRUE(admin2.list().value().at(0).has_secret);
+}
+
+TEST_F(AdminTest, LegacyPkcs12IsOneGpgsm22CanDecrypt) {
+  admin_->generate("erin@example.org", {KeyAlgorithm::p256, true, 365}).value();
+  auto too_long = pass("a passphrase of thirty-two bytes");
+  auto refused = admin_->export_pkcs12("erin@example.org", too_long, true);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("gpgsm 2.2"), std::string::npos) << refused.error();
+  // Each export draws fresh salts; every one must be a file gpgsm 2.2 derives keys for.
+  auto p = pass("export pass");
+  for (int n = 0; n < 64; ++n) {
+    auto der = admin_->export_pkcs12("erin@example.org", p, true);
+    ASSERT_TRUE(der) << der.error();
+    const auto* in = reinterpret_cast<const unsigned char*>(der->data());
+    PKCS12* p12 = d2i_PKCS12(nullptr, &in, static_cast<long>(der->size()));
+    ASSERT_NE(p12, nullptr);
+    auto readable = gpgsm22_can_decrypt(*p12, "export pass");
+    PKCS12_free(p12);
+    ASSERT_TRUE(readable) << readable.error();
+    EXPECT_TRUE(readable.value());
+  }
 }
 
 TEST_F(AdminTest, RemoveByAddressOrFingerprint) {
