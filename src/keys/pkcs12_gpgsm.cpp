@@ -81,8 +81,7 @@ Result<bool> bags_ok(const STACK_OF(PKCS12_SAFEBAG) * bags, std::span<const unsi
 }  // namespace
 
 bool gpgsm22_derives_same_key(std::span<const unsigned char> salt, std::uint64_t iterations,
-                              std::span<const unsigned char> bmp_password,
-                              std::size_t key_bytes) {
+                              std::span<const unsigned char> bmp_password, std::size_t key_bytes) {
   std::vector<unsigned char> i_blocks;
   append_repeated(i_blocks, salt);
   append_repeated(i_blocks, bmp_password);
@@ -133,7 +132,8 @@ Result<bool> gpgsm22_can_decrypt(PKCS12& p12, std::string_view passphrase) {
       case NID_pkcs7_encrypted: {
         auto ok = algorithm_ok(p7->d.encrypted->enc_data->algorithm, bmp);
         if (!ok || !ok.value()) return ok;
-        bags.reset(PKCS12_unpack_p7encdata(p7, passphrase.data(), static_cast<int>(passphrase.size())));
+        bags.reset(
+            PKCS12_unpack_p7encdata(p7, passphrase.data(), static_cast<int>(passphrase.size())));
         break;
       }
       default:

@@ -25,8 +25,7 @@ inline constexpr std::size_t kGpgsm22MaxPassphrase = 31;
 // salt, iteration count and password (BMPString with its two-byte terminator, as
 // OpenSSL encodes it). Keys of at most 20 bytes need one round and always agree.
 bool gpgsm22_derives_same_key(std::span<const unsigned char> salt, std::uint64_t iterations,
-                              std::span<const unsigned char> bmp_password,
-                              std::size_t key_bytes);
+                              std::span<const unsigned char> bmp_password, std::size_t key_bytes);
 
 // True when every PBE-SHA1-3DES encryption in the file (certificate bags, shrouded key
 // bags) uses a salt for which gpgsm 2.2 derives the right key. Other algorithms are not

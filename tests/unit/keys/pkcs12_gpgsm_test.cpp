@@ -72,10 +72,11 @@ std::vector<unsigned char> gpgsm_model_key(const std::vector<unsigned char>& sal
 std::vector<unsigned char> rfc7292_key(const std::vector<unsigned char>& salt, int iter,
                                        const std::string& pw, std::size_t keylen) {
   std::vector<unsigned char> key(keylen);
-  EXPECT_EQ(PKCS12_key_gen_utf8(pw.c_str(), static_cast<int>(pw.size()),
-                                const_cast<unsigned char*>(salt.data()), static_cast<int>(salt.size()),
-                                PKCS12_KEY_ID, iter, static_cast<int>(keylen), key.data(), EVP_sha1()),
-            1);
+  EXPECT_EQ(
+      PKCS12_key_gen_utf8(pw.c_str(), static_cast<int>(pw.size()),
+                          const_cast<unsigned char*>(salt.data()), static_cast<int>(salt.size()),
+                          PKCS12_KEY_ID, iter, static_cast<int>(keylen), key.data(), EVP_sha1()),
+      1);
   return key;
 }
 
@@ -124,8 +125,8 @@ TEST(Pkcs12Gpgsm, JudgesEverySaltOfAFile) {
 
 TEST(Pkcs12Gpgsm, AesFilesAreNotJudged) {
   auto id = testing::make_identity("gina@example.org");
-  PKCS12* p12 = PKCS12_create(kPass.c_str(), "gina", id.key.get(), id.cert.get(), nullptr, 0, 0,
-                              0, 0, 0);
+  PKCS12* p12 =
+      PKCS12_create(kPass.c_str(), "gina", id.key.get(), id.cert.get(), nullptr, 0, 0, 0, 0, 0);
   ASSERT_NE(p12, nullptr);
   auto r = gpgsm22_can_decrypt(*p12, kPass);
   PKCS12_free(p12);
