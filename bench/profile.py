@@ -11,11 +11,23 @@ over one session and prints the daemon's instructions per message, then the func
 with the most inclusive cost (callgrind_annotate). Instruction counts do not depend on
 what else the machine is doing, so two builds can be compared on a busy machine where
 messages per second cannot. --alg: rsa, ec (S/MIME), pgp, pgprsa (OpenPGP).
+
+    python3 bench/profile.py --perf [--sessions 100] -n 4000 --alg rsa --direction seal
+
+--perf runs the daemon as it is (no valgrind) under `perf record -g` while N messages
+come over --sessions parallel sessions, and prints the daemon's CPU per message split
+into user and kernel time (from /proc/PID/stat), its context switches per message, and
+the symbols with the most samples (user and kernel). Unlike the instruction counts these
+depend on the machine being quiet; they show what callgrind cannot: system calls,
+wake-ups and lock hand-offs.
 """
 import argparse
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +43,64 @@ def total_instructions(out_file):
     return int(m.group(1).replace(",", "")), r.stdout
 
 
+def proc_times(pid):
+    """user and system CPU seconds and context switches (voluntary + not) of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with open(task / "status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    switches += int(line.split()[1])
+    return int(rest[11]) / B.HZ, int(rest[12]) / B.HZ, switches
+
+
+def perf_main(ctx, a):
+    try:
+        B.messages_setup(ctx)
+        state = B.keys_setup(ctx, a.alg)
+        if a.direction == "open":
+            B.seal_inputs(ctx, a.alg)
+            msg = ctx.sealed[(a.alg, "10k", 1)]
+        else:
+            msg = ctx.msgs[("plain", 1)]
+        sink = B.Sink(ctx.work)
+        gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
+                       open_=a.direction == "open", formats=B.seal_formats(a.alg) if a.direction == "seal" else None)
+        port = gw.inside if a.direction == "seal" else gw.outside
+        B.loadgen(ctx, port, a.sessions, max(200, a.n // 10), str(msg) + ".crlf")  # warm-up
+        data = ctx.work / "perf.data"
+        graph = ["--call-graph", "dwarf,16384"] if a.dwarf else ["-g"]
+        perf = subprocess.Popen(["perf", "record", "-q", *graph, "-F", "999", "-p", str(gw.pid), "-o", str(data)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        u0, s0, c0 = proc_times(gw.pid)
+        r = B.loadgen(ctx, port, a.sessions, a.n, str(msg) + ".crlf")
+        u1, s1, c1 = proc_times(gw.pid)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+        B.PROCS.stop(gw.proc)
+        sink.stop()
+        user, system = (u1 - u0) / a.n * 1e6, (s1 - s0) / a.n * 1e6
+        print(f"{a.direction} {a.alg} 10 KB 1 rcpt, {a.sessions} sessions, {a.n} messages: "
+              f"{r['msgs_per_s']:.0f} msgs/s; daemon CPU {user + system:.0f} µs/msg = user {user:.0f} "
+              f"+ kernel {system:.0f}; {(c1 - c0) / a.n:.1f} context switches/msg")
+        for sort, limit in (("dso", "1"), ("dso,sym", "0.5")):
+            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio", "-g", "none",
+                                     "--percent-limit", limit, "--sort", sort],
+                                    capture_output=True, text=True).stdout
+            rows = [line for line in report.splitlines() if re.match(r"^\s+[\d.]+%", line)]
+            print(f"-- samples by {sort}")
+            for line in rows[:a.top]:
+                print(line[:160])
+        print(f"perf data: {data} (kept only with --out)")
+        if a.out:
+            shutil.copy(data, a.out)
+    finally:
+        B.PROCS.stop_all()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="build/src/mailseal")
@@ -42,6 +112,10 @@ def main():
                     help="a message of this many MiB instead of 10 KB (1 warm-up message, n counted)")
     ap.add_argument("--out", default=None, help="keep the callgrind output here")
     ap.add_argument("--top", type=int, default=25, help="functions listed by inclusive cost")
+    ap.add_argument("--perf", action="store_true", help="perf record under load instead of callgrind")
+    ap.add_argument("--sessions", type=int, default=100, help="--perf: parallel sessions")
+    ap.add_argument("--dwarf", action="store_true", help="--perf: DWARF call graphs (user stacks; big files)")
+    ap.add_argument("--workers", type=int, default=0, help="[server] workers of the daemon (0: its default)")
     a = ap.parse_args()
 
     class Args:
@@ -51,6 +125,12 @@ def main():
         loadgen = a.loadgen
 
     ctx = B.Ctx(Args)
+    if a.workers:
+        config = B.gateway_config
+        B.gateway_config = lambda *args, **kw: config(*args, **kw).replace(
+            "[server]\n", f"[server]\nworkers = {a.workers}\n", 1)
+    if a.perf:
+        return perf_main(ctx, a)
     out = Path(a.out).resolve() if a.out else ctx.work / "callgrind.out"
     real_bin = ctx.bin
     # Only the daemon runs under valgrind; `mailseal keys` (setup) runs as it is.

@@ -149,7 +149,14 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
     t.expires_after(config_.connect_timeout);
     net::tcp::resolver resolver(executor);
     try {
-      if (target.addresses.empty()) {
+      boost::system::error_code not_literal;
+      const auto literal = asio::ip::make_address(target.host, not_literal);
+      if (target.addresses.empty() && !not_literal) {
+        // An address literal needs no lookup: asio's resolver would hand it to its own
+        // thread for getaddrinfo and back, on every message.
+        const net::tcp::endpoint endpoint(literal, target.port);
+        co_await t.socket().async_connect(endpoint, net::use_awaitable);
+      } else if (target.addresses.empty()) {
         auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
                                                          net::use_awaitable);
         co_await asio::async_connect(t.socket(), endpoints, net::use_awaitable);

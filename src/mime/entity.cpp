@@ -1,6 +1,8 @@
 // Parsing, classification and canonicalisation over GMime (see entity.h).
 #include "mime/entity.h"
 
+#include "mime/plain_header.h"
+
 #include <strings.h>
 #include <algorithm>
 #include <cstring>
@@ -303,7 +305,58 @@ Entity parse_entity(const Source& source, const Limits& limits, bool strict) {
   return e;
 }
 
+namespace {
+
+// The bytes of the header block (up to and including its empty line); nullopt when
+// there is no end of the header within `max` bytes or the source cannot be read.
+std::optional<std::string> read_header_block(const Source& source, std::size_t max) {
+  std::optional<std::size_t> body = find_body_offset(source);
+  if (!body || *body > max) return std::nullopt;
+  std::string block(*body, '\0');
+  for (std::size_t got = 0; got < block.size();) {
+    long n = source.read_at(got, block.data() + got, block.size() - got);
+    if (n <= 0) return std::nullopt;
+    got += static_cast<std::size_t>(n);
+  }
+  return block;
+}
+
+// parse_header_block without GMime's parser, when plain_header_fields takes the block.
+std::optional<Entity> plain_header_entity(const std::string& block, const Limits& limits) {
+  auto fields = plain_header_fields(block, limits.max_headers);
+  if (!fields) return std::nullopt;
+  Entity e;
+  const Header* content_type = nullptr;
+  for (const auto& h : *fields) {
+    if (strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
+    if (content_type) return std::nullopt;  // which one GMime takes: ask GMime
+    content_type = &h;
+  }
+  if (content_type) {
+    ContentTypeFields ct = parse_content_type(content_type->value);
+    e.mime_type = ct.mime_type;
+    e.boundary = ct.boundary;
+    e.signature_protocol = ct.protocol;
+    e.smime = classify(ct.mime_type, ct.smime_type, ct.protocol);
+  } else {
+    e.mime_type = "text/plain";  // RFC 2045 5.2, as GMime
+  }
+  e.headers = std::move(*fields);
+  e.body_offset = block.size();
+  e.ok = true;
+  return e;
+}
+
+}  // namespace
+
 Entity parse_header_block(const Source& source, const Limits& limits) {
+  if (std::optional<std::string> block = read_header_block(source, 256 * 1024)) {
+    if (std::optional<Entity> plain = plain_header_entity(*block, limits)) return *plain;
+  }
+  return parse_header_block_with_gmime(source, limits);
+}
+
+Entity parse_header_block_with_gmime(const Source& source, const Limits& limits) {
   const std::size_t end = find_body_offset(source).value_or(source.size);
   Entity e = parse_entity(sub_source(source, 0, end), limits, false);
   e.body_offset = end;
@@ -390,19 +443,50 @@ bool write_canonical_entity(const Source& message, const AppendFn& out, std::str
   return true;
 }
 
+namespace {
+
+// True when the header block makes the message one leaf part, not text, whose body is
+// base64 or quoted-printable: write_canonical_entity would leave it exactly as it is
+// (canonicalise_text_parts only converts text; GMime's encode returns at once for these
+// two encodings), so GMime need not be asked. The Content-Type is read by GMime's own
+// parser; anything unusual in the block says false and GMime is asked.
+bool leaf_kept_as_encoded(const std::string& block) {
+  auto fields = plain_header_fields(block, Limits{}.max_headers);
+  if (!fields) return false;
+  const Header *type = nullptr, *encoding = nullptr;
+  for (const auto& h : *fields) {
+    const Header** slot = strcasecmp(h.name.c_str(), "Content-Type") == 0                ? &type
+                          : strcasecmp(h.name.c_str(), "Content-Transfer-Encoding") == 0 ? &encoding
+                                                                                         : nullptr;
+    if (!slot) continue;
+    if (*slot) return false;  // a second one: GMime decides which counts
+    *slot = &h;
+  }
+  if (!type || !encoding) return false;
+  const std::string media = parse_content_type(type->value).mime_type;
+  for (const char* container : {"multipart/", "message/", "text/"})
+    if (media.rfind(container, 0) == 0) return false;
+  const std::string cte = lower(encoding->value);
+  return cte == "base64" || cte == "quoted-printable";
+}
+
+}  // namespace
+
 std::optional<Source> canonical_entity_in_place(const Source& message, std::string& head) {
   ensure_init();
-  std::optional<std::size_t> body = find_body_offset(message);
-  if (!body || *body > 1024 * 1024) return std::nullopt;
-  std::string block(*body, '\0');
-  for (std::size_t got = 0; got < block.size();) {
-    long n = message.read_at(got, block.data() + got, block.size() - got);
-    if (n <= 0) return std::nullopt;
-    got += static_cast<std::size_t>(n);
-  }
+  std::optional<std::string> read = read_header_block(message, 1024 * 1024);
+  if (!read) return std::nullopt;
+  const std::string& block = *read;
+  const std::optional<std::size_t> body = block.size();
   if (!seven_bit_crlf(source_from_string(block), 0)) return std::nullopt;
   std::optional<std::string> fields = content_fields(block);
   if (!fields || !seven_bit_crlf(message, *body)) return std::nullopt;
+  head = *fields + "\r\n";
+  auto in_place = [&] {
+    return concat_source(
+        {source_from_string(head), sub_source(message, *body, message.size - *body)});
+  };
+  if (leaf_kept_as_encoded(block)) return in_place();
   // Would write_canonical_entity change anything? Ask GMime the same questions it would
   // act on: a text part with bare LF inside its transfer encoding, a part it would give
   // another encoding for the 7-bit constraint.
@@ -415,9 +499,7 @@ std::optional<Source> canonical_entity_in_place(const Source& message, std::stri
   g_mime_object_encode(part, GMIME_ENCODING_CONSTRAINT_7BIT);
   collect_encodings(part, after);
   if (before != after) return std::nullopt;
-  head = *fields + "\r\n";
-  return concat_source(
-      {source_from_string(head), sub_source(message, *body, message.size - *body)});
+  return in_place();
 }
 
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error) {
