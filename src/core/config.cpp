@@ -63,6 +63,12 @@ void read_next_hop(ConfigReader& r, const toml::table* t, const std::string& pre
   hop.connect_timeout = r.get_duration(*t, prefix, "connect_timeout", hop.connect_timeout);
   hop.command_timeout = r.get_duration(*t, prefix, "command_timeout", hop.command_timeout);
   hop.data_timeout = r.get_duration(*t, prefix, "data_timeout", hop.data_timeout);
+  if (hop.kind == NextHopKind::smtp || hop.kind == NextHopKind::lmtp) {
+    const bool cache = r.get_bool(*t, prefix, "connection_cache", true);
+    hop.connection_cache_time =
+        r.get_duration(*t, prefix, "connection_cache_time", hop.connection_cache_time);
+    if (!cache) hop.connection_cache_time = std::chrono::seconds(0);
+  }
   r.check_unknown(*t, prefix);
 }
 

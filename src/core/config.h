@@ -40,6 +40,9 @@ struct NextHopConfig {
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
+  // smtp/lmtp: how long an idle session is kept for the next message (connection_cache_time);
+  // 0 = a new connection per message (connection_cache = false).
+  std::chrono::seconds connection_cache_time{2};
   // mx: use DNSSEC-validated TLSA records (RFC 7672) when the MX has them.
   bool dane = true;
 };

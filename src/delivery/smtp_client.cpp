@@ -27,34 +27,39 @@ struct Abort {
 
 class ClientConversation {
  public:
-  ClientConversation(net::Transport& t, const core::NextHopConfig& c) : t_(t), c_(c) {}
+  explicit ClientConversation(ClientSession& s) : s_(s) {}
 
+  net::Transport& transport() { return *s_.transport; }
   net::awaitable<smtp::ParsedReply> read_reply(std::chrono::seconds timeout) {
-    t_.expires_after(timeout);
+    net::Transport& t = *s_.transport;
+    t.expires_after(timeout);
     while (true) {
       smtp::ParsedReply r;
-      std::size_t used = smtp::parse_reply(in_, r);
+      std::size_t used = smtp::parse_reply(s_.input, r);
       if (used > 0) {
-        in_.erase(0, used);
+        s_.input.erase(0, used);
         if (r.code == 0) throw Abort{make_reply(451, "4.5.0", "Next hop sent a malformed reply")};
+        got_reply_ = true;
         co_return r;
       }
-      if (in_.size() > 64 * 1024) throw Abort{make_reply(451, "4.5.0", "Next hop reply too long")};
+      if (s_.input.size() > 64 * 1024)
+        throw Abort{make_reply(451, "4.5.0", "Next hop reply too long")};
       char buf[8192];
-      std::size_t n = co_await t_.read_some(asio::buffer(buf));
-      in_.append(buf, n);
+      std::size_t n = co_await t.read_some(asio::buffer(buf));
+      s_.input.append(buf, n);
     }
   }
   net::awaitable<void> send(std::string_view s, std::chrono::seconds timeout) {
-    t_.expires_after(timeout);
-    co_await t_.write(s);
+    s_.transport->expires_after(timeout);
+    co_await s_.transport->write(s);
   }
-  void reset_input() { in_.clear(); }
+  void reset_input() { s_.input.clear(); }
+  // A reply was read in this conversation (on a reused session: the next hop was there).
+  bool got_reply() const { return got_reply_; }
 
  private:
-  net::Transport& t_;
-  const core::NextHopConfig& c_;
-  std::string in_;
+  ClientSession& s_;
+  bool got_reply_ = false;
 };
 
 Reply from_next_hop(const smtp::ParsedReply& r, std::string_view stage) {
@@ -65,10 +70,6 @@ Reply from_next_hop(const smtp::ParsedReply& r, std::string_view stage) {
                     : util::printable(r.text, 300);
   return make_reply(r.code, enhanced, text);
 }
-
-struct Extensions {
-  bool pipelining = false, starttls = false, eightbit = false, smtputf8 = false, size = false;
-};
 
 // True if the trace prefix or the body has a byte outside US-ASCII (RFC 6152: such a
 // message may only go to a next hop that announces 8BITMIME).
@@ -86,8 +87,8 @@ bool has_8bit(std::string_view prefix, const core::MessageBody& body) {
   return false;
 }
 
-Extensions parse_extensions(const std::string& text) {
-  Extensions e;
+ServerExtensions parse_extensions(const std::string& text) {
+  ServerExtensions e;
   for (auto line : util::split(text, '\n')) {
     auto kw = util::to_lower(line.substr(0, line.find(' ')));
     if (kw == "pipelining")
@@ -110,6 +111,9 @@ SmtpNextHop::SmtpNextHop(core::NextHopConfig config, std::string hostname)
     : config_(std::move(config)),
       hostname_(std::move(hostname)),
       tls_(asio::ssl::context::tls_client) {
+  if (config_.connection_cache_time.count() > 0 &&
+      (config_.kind == core::NextHopKind::smtp || config_.kind == core::NextHopKind::lmtp))
+    cache_ = std::make_unique<SessionCache>(config_.connection_cache_time, kMaxIdleSessions);
   tls_.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                    asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   if (config_.tls == core::TlsPolicy::verify) {
@@ -134,15 +138,44 @@ net::awaitable<DeliveryResult> SmtpNextHop::deliver(const DeliveryRequest& reque
 net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
                                                        const DeliveryRequest& request) {
   auto executor = co_await asio::this_coro::executor;
+  // Only the configured next hop's sessions are kept; MX delivery (resolved addresses,
+  // DANE) opens one per message.
+  const bool cacheable = cache_ && target.addresses.empty() && target.dane.empty();
+  while (cacheable) {
+    std::unique_ptr<ClientSession> cached = cache_->take();
+    if (!cached) break;
+    cached->transport->start_watchdog(executor);
+    Transaction tx = co_await transact(*cached, request, true, true);
+    if (tx.stale) {
+      // Closed by the next hop while idle; nothing was delivered: the next session.
+      cached->transport->close();
+      continue;
+    }
+    if (tx.reusable) cache_->put(std::move(cached), executor);
+    co_return std::move(tx.outcome);
+  }
+  auto session = std::make_unique<ClientSession>();
+  session->transport = std::make_unique<net::Transport>(net::tcp::socket(executor));
+  session->transport->start_watchdog();
+  std::optional<Reply> failure = co_await open(*session, target);
+  if (failure) {
+    session->transport->close();
+    co_return SessionOutcome{all_recipients(request, *failure), true};
+  }
+  Transaction tx = co_await transact(*session, request, false, cacheable);
+  if (tx.reusable) cache_->put(std::move(session), executor);
+  co_return std::move(tx.outcome);
+}
+
+net::awaitable<std::optional<Reply>> SmtpNextHop::open(ClientSession& session,
+                                                       const SmtpTarget& target) {
+  auto executor = co_await asio::this_coro::executor;
   const std::string where =
       fmt::format("{} {}:{}", config_.kind == core::NextHopKind::lmtp ? "lmtp" : "smtp",
                   target.host, target.port);
-  bool mail_sent = false;
   const bool lmtp = config_.kind == core::NextHopKind::lmtp;
-  net::tcp::socket socket(executor);
-  net::Transport t(std::move(socket));
-  t.start_watchdog();
-  ClientConversation conv(t, config_);
+  net::Transport& t = *session.transport;
+  ClientConversation conv(session);
   std::optional<Reply> failure;
   try {
     // Connect.
@@ -181,16 +214,16 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
     };
     auto ehlo = co_await hello();
     if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, lmtp ? "LHLO" : "EHLO")};
-    Extensions ext = parse_extensions(ehlo.text);
+    session.ext = parse_extensions(ehlo.text);
 
     // Secure TLSA records make TLS mandatory and authenticate the server (RFC 7672 2.2).
     const bool dane = !target.dane.empty();
-    if (dane && !ext.starttls)
+    if (dane && !session.ext.starttls)
       throw Abort{make_reply(451, "4.7.5",
                              fmt::format("Next hop {} has DANE TLSA records but does not offer "
                                          "STARTTLS",
                                          where))};
-    if ((config_.tls != core::TlsPolicy::none || dane) && ext.starttls) {
+    if ((config_.tls != core::TlsPolicy::none || dane) && session.ext.starttls) {
       co_await conv.send("STARTTLS\r\n", config_.command_timeout);
       auto r = co_await conv.read_reply(config_.command_timeout);
       if (r.code == 220) {
@@ -214,14 +247,34 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
         }
         ehlo = co_await hello();
         if (ehlo.code != 250) throw Abort{from_next_hop(ehlo, "EHLO after STARTTLS")};
-        ext = parse_extensions(ehlo.text);
+        session.ext = parse_extensions(ehlo.text);
       } else if (config_.tls == core::TlsPolicy::verify || dane) {
         throw Abort{make_reply(451, "4.7.5", "Next hop refused STARTTLS and TLS is required")};
       }
     } else if (config_.tls == core::TlsPolicy::verify) {
       throw Abort{make_reply(451, "4.7.5", "Next hop does not offer STARTTLS and TLS is required")};
     }
+  } catch (const Abort& a) {
+    failure = a.reply;
+  } catch (const boost::system::system_error& e) {
+    std::string what = t.timed_out() ? std::string("timed out")
+                                     : "dropped the connection (" + e.code().message() + ")";
+    failure = make_reply(451, "4.4.2", fmt::format("Next hop {} {}, try again later", where, what));
+  }
+  co_return failure;
+}
 
+net::awaitable<SmtpNextHop::Transaction> SmtpNextHop::transact(ClientSession& session,
+                                                               const DeliveryRequest& request,
+                                                               bool reused, bool keep_open) {
+  const bool lmtp = config_.kind == core::NextHopKind::lmtp;
+  net::Transport& t = *session.transport;
+  const ServerExtensions& ext = session.ext;
+  ClientConversation conv(session);
+  Transaction tx;
+  bool mail_sent = false;
+  std::optional<Reply> failure;
+  try {
     const auto& env = *request.envelope;
     if (env.smtputf8 && !ext.smtputf8)
       throw Abort{make_reply(550, "5.6.7", "Next hop does not support SMTPUTF8 (RFC 6531 3.5)")};
@@ -246,14 +299,21 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
       std::string all;
       for (auto& c : commands) all += c;
       co_await conv.send(all, config_.command_timeout);
-      for (std::size_t i = 0; i < commands.size(); ++i)
+      for (std::size_t i = 0; i < commands.size(); ++i) {
         replies.push_back(co_await conv.read_reply(config_.command_timeout));
+        // A kept session the next hop is closing (its idle timeout) answers 421 first.
+        if (reused && i == 0 && replies[0].code == 421) break;
+      }
     } else {
       for (auto& c : commands) {
         co_await conv.send(c, config_.command_timeout);
         replies.push_back(co_await conv.read_reply(config_.command_timeout));
         if (replies.size() == 1 && replies[0].code != 250) break;
       }
+    }
+    if (reused && replies[0].code == 421) {
+      tx.stale = true;
+      co_return tx;
     }
     if (replies[0].code != 250) throw Abort{from_next_hop(replies[0], "the sender")};
 
@@ -271,7 +331,8 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
       co_await conv.send("QUIT\r\n", config_.command_timeout);
       result.summary = result.recipients.empty() ? "" : result.recipients.front().reply.brief();
       t.close();
-      co_return SessionOutcome{std::move(result), false};
+      tx.outcome = SessionOutcome{std::move(result), false};
+      co_return tx;
     }
     if (data_reply.code != 354) throw Abort{from_next_hop(data_reply, "DATA")};
 
@@ -295,8 +356,10 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
     co_await conv.send(out, config_.data_timeout);
 
     // SMTP: one reply for the transaction; LMTP: one per accepted recipient (RFC 2033 4.2).
+    bool closing = false;
     for (std::size_t i = 0; i < (lmtp ? accepted.size() : 1); ++i) {
       auto final_reply = co_await conv.read_reply(config_.data_timeout);
+      closing |= final_reply.code == 421;
       Reply mapped = from_next_hop(final_reply, "the message");
       if (lmtp) {
         result.recipients.push_back({accepted[i], mapped});
@@ -305,25 +368,37 @@ net::awaitable<SessionOutcome> SmtpNextHop::deliver_to(const SmtpTarget& target,
       }
       if (result.summary.empty()) result.summary = mapped.brief();
     }
+    tx.outcome = SessionOutcome{std::move(result), false};
+    // Complete, nothing unread: the session can carry the next message.
+    if (keep_open && !closing && session.input.empty() && !t.timed_out()) {
+      ++session.transactions;
+      tx.reusable = true;
+      co_return tx;
+    }
     try {
       co_await conv.send("QUIT\r\n", config_.command_timeout);
     } catch (...) {
     }
     t.close();
-    co_return SessionOutcome{std::move(result), false};
+    co_return tx;
   } catch (const Abort& a) {
     failure = a.reply;
   } catch (const boost::system::system_error& e) {
-    std::string what = t.timed_out() ? std::string("timed out")
-                                     : "dropped the connection (" + e.code().message() + ")";
-    failure =
-        make_reply(451, "4.4.2", fmt::format("Next hop {} {}, try again later", describe(), what));
+    if (reused && !conv.got_reply() && !t.timed_out()) {
+      tx.stale = true;  // closed while idle: reset or end of stream before any reply
+    } else {
+      std::string what = t.timed_out() ? std::string("timed out")
+                                       : "dropped the connection (" + e.code().message() + ")";
+      failure = make_reply(451, "4.4.2",
+                           fmt::format("Next hop {} {}, try again later", describe(), what));
+    }
   }
   // Outside the handlers: g++ 12 mis-destroys objects when a coroutine co_returns from a
   // catch block or a ?: temporary lives in a co_return (free(): invalid pointer seen
   // under load).
   t.close();
-  co_return SessionOutcome{all_recipients(request, *failure), !mail_sent};
+  if (failure) tx.outcome = SessionOutcome{all_recipients(request, *failure), !mail_sent};
+  co_return tx;
 }
 
 }  // namespace mailseal::delivery

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/tlsa.h"
 #include "delivery/next_hop.h"
+#include "delivery/session_cache.h"
 
 namespace mailseal::delivery {
 
@@ -34,11 +37,28 @@ class SmtpNextHop : public NextHop {
   std::string describe() const override;
   net::awaitable<SessionOutcome> deliver_to(const SmtpTarget& target,
                                             const DeliveryRequest& request);
+  // Idle sessions kept now (for tests and the log).
+  std::size_t idle_sessions() const { return cache_ ? cache_->idle() : 0; }
+
+  // Most idle sessions kept to the next hop; more concurrent deliveries close theirs.
+  static constexpr std::size_t kMaxIdleSessions = 32;
 
  private:
+  struct Transaction {
+    SessionOutcome outcome;
+    bool stale = false;     // a kept session the next hop had closed: nothing was sent
+    bool reusable = false;  // complete, nothing unread: may carry the next message
+  };
+  // Connect, greeting, EHLO/LHLO, STARTTLS by policy. A failure reply, or nullopt.
+  net::awaitable<std::optional<smtp::Reply>> open(ClientSession& session, const SmtpTarget& target);
+  // One transaction on an open session. keep_open: on success, leave it open (no QUIT).
+  net::awaitable<Transaction> transact(ClientSession& session, const DeliveryRequest& request,
+                                       bool reused, bool keep_open);
+
   core::NextHopConfig config_;
   std::string hostname_;
   net::asio::ssl::context tls_;
+  std::unique_ptr<SessionCache> cache_;
 };
 
 }  // namespace mailseal::delivery

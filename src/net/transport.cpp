@@ -10,7 +10,8 @@ namespace mailseal::net {
 Transport::Transport(tcp::socket socket)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(std::make_shared<bool>(true)),
+      epoch_(std::make_shared<std::atomic<unsigned>>(0)) {}
 
 Transport::~Transport() {
   *alive_ = false;
@@ -110,13 +111,25 @@ void Transport::start_watchdog() {
   asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
 }
 
+void Transport::start_watchdog(const asio::any_io_executor& executor) {
+  asio::co_spawn(executor, watchdog(), asio::detached);
+}
+
+void Transport::park() {
+  ++*epoch_;
+  timer_.cancel();
+}
+
 awaitable<void> Transport::watchdog() {
   auto alive = alive_;
-  while (*alive && !closed_) {
+  auto epoch = epoch_;
+  const unsigned mine = epoch->load();
+  while (*alive && *epoch == mine && !closed_) {
     timer_.expires_at(deadline_);
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (!*alive || closed_) co_return;
+    // Parked: the connection may already belong to a coroutine on another thread.
+    if (!*alive || *epoch != mine || closed_) co_return;
     if (std::chrono::steady_clock::now() >= deadline_) {
       timed_out_ = true;
       socket_.cancel(ec);

@@ -3,6 +3,7 @@
 // timed_out() turns true. Used by both the SMTP server and the SMTP/LMTP client.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -49,6 +50,13 @@ class Transport {
   void close();
   // Starts the watchdog coroutine; must be called once, on the connection's executor.
   void start_watchdog();
+  // The same on another executor, the one the coroutine using the connection runs on:
+  // for a connection taken over from a parked owner.
+  void start_watchdog(const asio::any_io_executor& executor);
+  // Ends the watchdog but keeps the connection open, so that a coroutine on another
+  // executor can take it over (an idle next-hop session kept for reuse). Call on the
+  // current owner's executor; the new owner calls start_watchdog(its executor).
+  void park();
 
  private:
   awaitable<void> watchdog();
@@ -61,6 +69,8 @@ class Transport {
   bool closed_ = false;
   DaneResult dane_;
   std::shared_ptr<bool> alive_;
+  // Bumped by park(): a watchdog of an earlier epoch ends without touching anything else.
+  std::shared_ptr<std::atomic<unsigned>> epoch_;
 };
 
 }  // namespace mailseal::net

@@ -182,13 +182,43 @@ class SmtpClient:
 class SinkHandler(socketserver.StreamRequestHandler):
     def handle(self):
         sink = self.server.sink
+        with sink.lock:
+            sink.connections += 1
+            sink.open_sockets.add(self.request)
+        try:
+            self.converse(sink)
+        except OSError:
+            pass  # stop() closed the connection, or the client went away
+        finally:
+            with sink.lock:
+                sink.open_sockets.discard(self.request)
+
+    def readline(self, sink, limit=100000):
+        """A command line; b"" at EOF. With sink.idle_timeout, an idle connection is
+        closed after that many seconds, first with sink.idle_reply when set (Postfix
+        answers "421 4.4.2 ... Error: timeout exceeded")."""
+        if sink.idle_timeout:
+            self.request.settimeout(sink.idle_timeout)
+        try:
+            return self.rfile.readline(limit)
+        except TimeoutError:
+            if sink.idle_reply:
+                self.wfile.write((sink.idle_reply + "\r\n").encode())
+                self.wfile.flush()
+            with sink.lock:
+                sink.idle_closed += 1
+            return b""
+        finally:
+            self.request.settimeout(None)
+
+    def converse(self, sink):
         if sink.on_connect == "drop":
             return
         self.wfile.write(b"220 sink.test ESMTP\r\n")
         envelope = {"from": None, "rcpt": [], "data": b""}
         tls_active = False  # set by STARTTLS when the sink has a tls_context
         while True:
-            line = self.rfile.readline(100000)
+            line = self.readline(sink)
             if not line:
                 return
             cmd = line.decode(errors="replace").strip()
@@ -210,6 +240,8 @@ class SinkHandler(socketserver.StreamRequestHandler):
                         sink.tls_failures.append(repr(e))
                     return
                 self.request = tls_sock
+                with sink.lock:
+                    sink.open_sockets.add(tls_sock)
                 self.rfile = tls_sock.makefile("rb")
                 self.wfile = tls_sock.makefile("wb")
                 tls_active = True
@@ -253,6 +285,8 @@ class SinkHandler(socketserver.StreamRequestHandler):
                         sink.messages.append(envelope)
                 self.wfile.write((sink.data_reply + "\r\n").encode())
             elif verb == "QUIT":
+                with sink.lock:
+                    sink.quits += 1
                 self.wfile.write(b"221 bye\r\n")
                 return
             else:
@@ -286,6 +320,14 @@ class PySink:
         self.tls_failures = []
         self.keep_raw = False
         self.data_seen = threading.Event()
+        # Connections accepted, QUITs received, sockets open now; idle_timeout (seconds)
+        # closes an idle connection, after idle_reply when set (see SinkHandler.readline).
+        self.connections = 0
+        self.quits = 0
+        self.open_sockets = set()
+        self.idle_timeout = None
+        self.idle_reply = None
+        self.idle_closed = 0
 
     def start(self):
         self.server = _Server((self.host, self.port), SinkHandler)
@@ -294,8 +336,16 @@ class PySink:
         return self
 
     def stop(self):
+        """Stops listening and drops every open connection: a stopped next hop serves
+        nobody, also not a client that kept an idle session."""
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for sock in list(self.open_sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def next_hop(self, kind="smtp", extra=""):
         return f'kind = "{kind}"\nhost = "127.0.0.1"\nport = {self.port}\ntls = "none"\n{extra}'

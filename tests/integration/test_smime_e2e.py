@@ -126,14 +126,19 @@ class CaptureProxy:
                     dst.close()
 
     def mark(self):
+        """Where every connection's client stream is now. mailseal keeps a next-hop
+        session for the next message, so a later transaction may come over a connection
+        that is already open: marks are per connection, not a connection count."""
         with self.lock:
-            return len(self.conns)
+            return [len(c["c2s"]) for c in self.conns]
 
-    def transactions(self, since=0):
-        """The mail transactions sent through the proxy (client to server), from the
-        connection index `since` on: dicts with mail, rcpts, data (dot-unstuffed)."""
+    def transactions(self, since=()):
+        """The mail transactions sent through the proxy (client to server) after the mark
+        `since` (between transactions; () = all): dicts with mail, rcpts, data
+        (dot-unstuffed)."""
         with self.lock:
-            streams = [bytes(c["c2s"]) for c in self.conns[since:]]
+            streams = [bytes(c["c2s"][since[i] if i < len(since) else 0:])
+                       for i, c in enumerate(self.conns)]
         out = []
         for stream in streams:
             lines = stream.split(b"\r\n")
@@ -157,7 +162,7 @@ class CaptureProxy:
                 i += 1
         return out
 
-    def wait_transactions(self, n, since=0, timeout=30):
+    def wait_transactions(self, n, since=(), timeout=30):
         deadline = time.time() + timeout
         while True:
             t = self.transactions(since)
