@@ -1,6 +1,7 @@
 // Parsing, classification and canonicalisation over GMime (see entity.h).
 #include "mime/entity.h"
 
+#include "mime/clean_base64.h"
 #include "mime/plain_header.h"
 
 #include <strings.h>
@@ -502,7 +503,43 @@ std::optional<Source> canonical_entity_in_place(const Source& message, std::stri
   return in_place();
 }
 
+namespace {
+
+// write_decoded_content without GMime: a single part whose header block the plain
+// reader takes and whose body is clean base64 (clean_base64.h). nullopt: ask GMime.
+std::optional<bool> decoded_without_gmime(const Source& entity, const AppendFn& out,
+                                          std::string* error) {
+  std::optional<std::string> block = read_header_block(entity, 256 * 1024);
+  if (!block) return std::nullopt;
+  auto fields = plain_header_fields(*block, Limits{}.max_headers);
+  if (!fields) return std::nullopt;
+  const Header *type = nullptr, *encoding = nullptr;
+  for (const auto& h : *fields) {
+    const Header** slot = strcasecmp(h.name.c_str(), "Content-Type") == 0                ? &type
+                          : strcasecmp(h.name.c_str(), "Content-Transfer-Encoding") == 0 ? &encoding
+                                                                                         : nullptr;
+    if (!slot) continue;
+    if (*slot) return std::nullopt;  // two of them: GMime decides
+    *slot = &h;
+  }
+  if (!encoding || lower(encoding->value) != "base64") return std::nullopt;
+  const std::string media = type ? parse_content_type(type->value).mime_type : "text/plain";
+  if (media.rfind("multipart/", 0) == 0 || media.rfind("message/", 0) == 0) return std::nullopt;
+  std::optional<bool> r =
+      decode_clean_base64(sub_source(entity, block->size(), entity.size - block->size()), out);
+  if (r && !*r && error) *error = "decoding the part failed";
+  return r;
+}
+
+}  // namespace
+
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error) {
+  if (std::optional<bool> done = decoded_without_gmime(entity, out, error)) return *done;
+  return write_decoded_content_with_gmime(entity, out, error);
+}
+
+bool write_decoded_content_with_gmime(const Source& entity, const AppendFn& out,
+                                      std::string* error) {
   ensure_init();
   ParsedMessage pm = parse_message(entity);
   GMimeObject* part = pm.message ? g_mime_message_get_mime_part(pm.message.get()) : nullptr;

@@ -84,7 +84,12 @@ bool write_canonical_entity(const Source& message, const AppendFn& out, std::str
 std::optional<Source> canonical_entity_in_place(const Source& message, std::string& head);
 
 // Writes the transfer-decoded content of a single-part entity (e.g. base64 smime.p7m).
+// Clean base64 under a plain header block is decoded without GMime (clean_base64.h);
+// the bytes are the same.
 bool write_decoded_content(const Source& entity, const AppendFn& out, std::string* error);
+// The same through GMime, always: the reference the fast path is tested against.
+bool write_decoded_content_with_gmime(const Source& entity, const AppendFn& out,
+                                      std::string* error);
 
 // The transfer-decoded contents of the leaf parts of type `mime_type` (lower case, e.g.
 // "application/pgp-keys") in an entity: the entity itself and the parts of its multiparts

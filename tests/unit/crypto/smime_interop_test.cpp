@@ -129,10 +129,17 @@ class GpgsmInterop : public Interop {
     write_file(home / "gpgsm.conf", "disable-crl-checks\ndisable-dirmngr\n");
     bob = testpki::make_leaf(ca, {"bob@example.net", Alg::rsa, -1, 365, "emailProtection", 3});
     save("bob", bob);
-    ASSERT_EQ(run("openssl pkcs12 -export -legacy -in " + p("bob.pem") + " -inkey " + p("bob.key") +
-                  " -certfile " + p("ca.pem") + " -out " + p("bob.p12") + " -passout pass:test"),
-              0);
-    ASSERT_EQ(gpgsm("--import " + p("bob.p12")), 0);
+    // gpgsm 2.2 derives a wrong 3DES key from about 1 PKCS#12 salt in 128
+    // (src/keys/pkcs12_gpgsm.h): a file it cannot open is made again with new salts.
+    int imported = -1;
+    for (int attempt = 0; attempt < 8 && imported != 0; ++attempt) {
+      ASSERT_EQ(
+          run("openssl pkcs12 -export -legacy -in " + p("bob.pem") + " -inkey " + p("bob.key") +
+              " -certfile " + p("ca.pem") + " -out " + p("bob.p12") + " -passout pass:test"),
+          0);
+      imported = gpgsm("--import " + p("bob.p12"));
+    }
+    ASSERT_EQ(imported, 0);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     X509_digest(ca.cert.get(), EVP_sha1(), md, &len);
