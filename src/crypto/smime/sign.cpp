@@ -2,6 +2,9 @@
 // Detached signatures digest the content through a BIO chain (constant memory); opaque
 // signed-data streams the content into the output (CMS_STREAM).
 #include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include <string>
 
 #include "crypto/smime/smime.h"
 
@@ -11,6 +14,25 @@ namespace {
 bool supported_signing_key(EVP_PKEY* key) {
   int id = EVP_PKEY_get_base_id(key);
   return id == EVP_PKEY_RSA || id == EVP_PKEY_EC;
+}
+
+// The SMIMECapabilities attribute (RFC 8551 2.5.2) exactly as OpenSSL builds it, built
+// once: CMS_add1_signer looks every cipher of the list up in the providers again for
+// each signature (2-3 % of a seal's CPU in perf).
+const std::string& standard_smime_capabilities() {
+  static const std::string der = [] {
+    STACK_OF(X509_ALGOR)* caps = nullptr;
+    std::string out;
+    if (CMS_add_standard_smimecap(&caps) == 1) {
+      unsigned char* p = nullptr;
+      int n = i2d_X509_ALGORS(caps, &p);
+      if (n > 0) out.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+      OPENSSL_free(p);
+    }
+    sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+    return out;
+  }();
+  return der;
 }
 
 }  // namespace
@@ -32,8 +54,13 @@ Status sign(BIO* content, BIO* out, const SignerKey& signer, const SignOptions& 
   flags |= options.opaque ? CMS_STREAM : CMS_DETACHED;
   CmsPtr cms(CMS_sign(nullptr, nullptr, chain.get(), nullptr, flags));
   if (!cms) return Status::fail(Failure::internal, "CMS_sign: " + drain_openssl_errors());
-  if (!CMS_add1_signer(cms.get(), signer.cert, signer.key, EVP_sha256(), flags))
-    return Status::fail(Failure::internal, "CMS_add1_signer: " + drain_openssl_errors());
+  const std::string& caps = standard_smime_capabilities();
+  CMS_SignerInfo* si = CMS_add1_signer(cms.get(), signer.cert, signer.key, EVP_sha256(),
+                                       caps.empty() ? flags : flags | CMS_NOSMIMECAP);
+  if (!si) return Status::fail(Failure::internal, "CMS_add1_signer: " + drain_openssl_errors());
+  if (!caps.empty() && CMS_signed_add1_attr_by_NID(si, NID_SMIMECapabilities, V_ASN1_SEQUENCE,
+                                                   caps.data(), static_cast<int>(caps.size())) != 1)
+    return Status::fail(Failure::internal, "SMIMECapabilities: " + drain_openssl_errors());
 
   if (options.opaque) {
     if (i2d_CMS_bio_stream(out, cms.get(), content, flags) != 1 || BIO_flush(out) != 1)

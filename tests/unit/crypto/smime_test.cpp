@@ -2,7 +2,9 @@
 // RSA and EC P-256 keys: each failure cause maps to its documented typed result.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ctime>
+#include <vector>
 
 #include "crypto/smime/smime.h"
 #include "test_pki.h"
@@ -122,6 +124,36 @@ TEST(SmimeSign, DetachedAndOpaqueRoundTripRsaAndEc) {
   }
   std::string sig = do_sign(pki().alice_ec, kContent, false);
   EXPECT_EQ(check_detached(kContent, sig, env.ctx()).signature_algorithm.rfind("ecdsa", 0), 0u);
+}
+
+// The signed attributes tell a correspondent which ciphers to encrypt to us with
+// (RFC 8551 2.5.2), the same list OpenSSL's CMS_sign would add (aes-256-cbc first).
+TEST(SmimeSign, SignatureCarriesSmimeCapabilities) {
+  for (bool opaque : {false, true}) {
+    CmsPtr cms = parse(do_sign(pki().alice_rsa, kContent, opaque));
+    ASSERT_TRUE(cms);
+    CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
+    ASSERT_NE(si, nullptr);
+    int at = CMS_signed_get_attr_by_NID(si, NID_SMIMECapabilities, -1);
+    ASSERT_GE(at, 0);
+    EXPECT_LT(CMS_signed_get_attr_by_NID(si, NID_SMIMECapabilities, at), 0) << "only once";
+    ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(CMS_signed_get_attr(si, at), 0);
+    ASSERT_NE(value, nullptr);
+    ASSERT_EQ(value->type, V_ASN1_SEQUENCE);
+    const unsigned char* p = value->value.sequence->data;
+    STACK_OF(X509_ALGOR)* caps = d2i_X509_ALGORS(nullptr, &p, value->value.sequence->length);
+    ASSERT_NE(caps, nullptr);
+    std::vector<int> nids;
+    for (int i = 0; i < sk_X509_ALGOR_num(caps); ++i) {
+      const ASN1_OBJECT* oid = nullptr;
+      X509_ALGOR_get0(&oid, nullptr, nullptr, sk_X509_ALGOR_value(caps, i));
+      nids.push_back(OBJ_obj2nid(oid));
+    }
+    sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+    ASSERT_FALSE(nids.empty());
+    EXPECT_EQ(nids.front(), NID_aes_256_cbc);
+    EXPECT_NE(std::find(nids.begin(), nids.end(), NID_aes_128_cbc), nids.end());
+  }
 }
 
 TEST(SmimeSign, RefusesMismatchedKey) {
