@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <optional>
 
 #include "net/transport.h"
@@ -341,12 +342,13 @@ net::awaitable<SmtpNextHop::Transaction> SmtpNextHop::transact(ClientSession& se
     std::string out;
     stuffer.feed(request.prefix, out);
     auto reader = request.body->reader();
-    std::string chunk(64 * 1024, '\0');
+    constexpr std::size_t kChunk = 64 * 1024;
+    auto chunk = std::make_unique_for_overwrite<char[]>(kChunk);  // not zeroed: read into
     while (true) {
-      long n = reader.read(chunk.data(), chunk.size());
+      long n = reader.read(chunk.get(), kChunk);
       if (n < 0) throw Abort{make_reply(451, "4.3.0", "Cannot read the message body")};
       if (n == 0) break;
-      stuffer.feed(std::string_view(chunk.data(), static_cast<std::size_t>(n)), out);
+      stuffer.feed(std::string_view(chunk.get(), static_cast<std::size_t>(n)), out);
       if (out.size() >= 64 * 1024) {
         co_await conv.send(out, config_.data_timeout);
         out.clear();

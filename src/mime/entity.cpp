@@ -6,6 +6,8 @@
 
 #include <strings.h>
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstring>
 
 namespace mailseal::mime {
@@ -191,7 +193,24 @@ void collect_encodings(GMimeObject* obj, std::vector<int>& out) {
 
 // Bytes 1-127 only, every line ended by CRLF (no bare CR or LF) and at most 998 octets
 // before it (RFC 5322 2.1.1): text that no transport or canonicalisation would change.
+// True when none of the eight bytes is NUL, CR, LF or has the high bit set.
+bool plain_word(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  auto has_zero = [](std::uint64_t x) { return ((x - ones) & ~x & highs) != 0; };
+  return (w & highs) == 0 && !has_zero(w) && !has_zero(w ^ (ones * '\r')) &&
+         !has_zero(w ^ (ones * '\n'));
+}
+
 bool seven_bit_crlf(const Source& src, std::size_t from) {
+  // Byte classes: 0 ordinary, 1 CR, 2 LF, 3 never allowed (NUL, 8-bit).
+  static constexpr auto kClass = [] {
+    std::array<unsigned char, 256> t{};
+    t[0] = 3;
+    for (int c = 0x80; c < 0x100; ++c) t[c] = 3;
+    t['\r'] = 1;
+    t['\n'] = 2;
+    return t;
+  }();
   char buf[64 * 1024];
   bool cr = false;
   std::size_t line = 0;
@@ -200,16 +219,25 @@ bool seven_bit_crlf(const Source& src, std::size_t from) {
     if (n < 0) return false;
     if (n == 0) break;
     for (long i = 0; i < n; ++i) {
-      const auto c = static_cast<unsigned char>(buf[i]);
-      if (cr != (c == '\n')) return false;  // CR not followed by LF, or LF without CR
-      if (c == '\n') {
-        cr = false;
-        line = 0;
+      // Eight ordinary bytes at a time (no NUL, 8-bit, CR or LF among them).
+      while (!cr && i + 8 <= n) {
+        std::uint64_t w;
+        std::memcpy(&w, buf + i, 8);
+        if (!plain_word(w)) break;
+        line += 8;
+        if (line > 998) return false;
+        i += 8;
+      }
+      if (i >= n) break;
+      const unsigned char k = kClass[static_cast<unsigned char>(buf[i])];
+      if (k == 0 && !cr) {
+        if (++line > 998) return false;
         continue;
       }
-      if (c == 0 || c >= 0x80) return false;
-      cr = c == '\r';
-      if (!cr && ++line > 998) return false;
+      if (k == 3) return false;
+      if (cr != (k == 2)) return false;  // CR not followed by LF, or LF without CR
+      if (k == 2) line = 0;
+      cr = k == 1;
     }
     off += static_cast<std::size_t>(n);
   }

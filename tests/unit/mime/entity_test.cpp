@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace mailseal::mime {
 namespace {
 
@@ -392,7 +394,14 @@ TEST(CanonicalInPlace, AnEncodedLeafIsTakenAsGMimeWouldWriteIt) {
       "Content-Transfer-Encoding: base64\r\nContent-Type: application/pkcs7-mime;\r\n "
       "smime-type=enveloped-data; name=smime.p7m\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n",
   };
-  for (const char* c : cases) {
+  // The longest line RFC 5322 allows (998 octets) is still canonical.
+  const std::string longest =
+      "Content-Type: application/octet-stream\r\nContent-Transfer-"
+      "Encoding: quoted-printable\r\n\r\n" +
+      std::string(998, 'q') + "\r\nshort\r\n";
+  std::vector<std::string> all(std::begin(cases), std::end(cases));
+  all.push_back(longest);
+  for (const std::string& c : all) {
     std::string msg = c, head;
     auto in_place = canonical_entity_in_place(source_from_string(msg), head);
     ASSERT_TRUE(in_place) << c;
