@@ -210,11 +210,11 @@ void KeyStore::invalidate_cache() {
 
 Result<std::uint64_t> KeyStore::sync_cache() {
   std::lock_guard lock(watch_mu_);
-  // SQLite's counter is a cheap in-process read: every lookup. PostgreSQL's is a round
-  // trip: at most every `refresh`, which bounds how stale another node's change can be.
+  // At most every `refresh` (StoreLocation): PostgreSQL's counter is a round trip, and
+  // SQLite's a read transaction (file locks). This process's own writes invalidate the
+  // cache at once (key_store_writer.cpp).
   const auto now = std::chrono::steady_clock::now();
-  if (where_.kind == StoreLocation::Kind::postgresql && watch_version_ &&
-      now - watched_at_ < where_.refresh)
+  if (watch_version_ && now - watched_at_ < where_.refresh)
     return generation_.load(std::memory_order_acquire);
   if (!watch_) {
     auto lease = pool_.acquire();

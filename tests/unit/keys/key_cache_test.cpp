@@ -45,6 +45,7 @@ class KeyCacheTest : public ::testing::TestWithParam<Kind> {
       where_.refresh = std::chrono::milliseconds(0);
     } else {
       where_ = StoreLocation(dir_.path() / "keys.db");
+      where_.refresh = std::chrono::milliseconds(0);
     }
     auto s = KeyStore::create(
         db(), MasterKey::create(dir_.path() / "master.key").value(), [this] { return now_.load(); },
