@@ -36,7 +36,7 @@ struct DaneKeyOptions {
   std::vector<std::string> own_domains;  // not looked up (in_own_domain())
 };
 
-class DaneKeySource final : public KeySource {
+class DaneKeySource final : public PublicKeySource {
  public:
   using Anchors = std::function<std::vector<crypto::X509Ptr>()>;
 
@@ -47,12 +47,6 @@ class DaneKeySource final : public KeySource {
   bool discovery() const override { return true; }
   std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
-  std::vector<SecretKeyRecord> find_secret(std::string_view, KeyKind,
-                                           std::optional<SourceError>&) override {
-    return {};
-  }
-  std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>&) override { return {}; }
-  std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>&) override { return {}; }
 
   DiscoveryInspection inspect(std::string_view address, KeyKind kind);
   const DaneKeyOptions& options() const { return options_; }

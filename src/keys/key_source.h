@@ -86,6 +86,18 @@ class KeySource {
   virtual std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>& error) = 0;
 };
 
+// A source of correspondents' public keys only (directory, WKD, DANE): no secret keys,
+// trust anchors or CRLs, so those calls answer empty without an error.
+class PublicKeySource : public KeySource {
+ public:
+  std::vector<SecretKeyRecord> find_secret(std::string_view, KeyKind,
+                                           std::optional<SourceError>&) override {
+    return {};
+  }
+  std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>&) override { return {}; }
+  std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>&) override { return {}; }
+};
+
 // "Alice@Example.ORG" -> "Alice@example.org": domain lower-cased, local part kept exact.
 std::string normalise_address(std::string_view address);
 

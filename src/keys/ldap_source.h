@@ -33,7 +33,7 @@
 
 namespace mailseal::keys {
 
-class LdapKeySource final : public KeySource {
+class LdapKeySource final : public PublicKeySource {
  public:
   enum class LogLevel { info, warn };
   using Logger = std::function<void(LogLevel, const std::string&)>;
@@ -45,12 +45,6 @@ class LdapKeySource final : public KeySource {
   std::string name() const override { return "ldap"; }
   std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
-  std::vector<SecretKeyRecord> find_secret(std::string_view, KeyKind,
-                                           std::optional<SourceError>&) override {
-    return {};
-  }
-  std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>&) override { return {}; }
-  std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>&) override { return {}; }
 
   // Everything the directory returned for the address, usable or not, with the reason
   // when not (for `mailseal keys lookup`). find_public() is the usable subset.

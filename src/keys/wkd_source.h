@@ -36,7 +36,7 @@ struct WkdOptions {
   std::vector<std::string> own_domains;     // not looked up (in_own_domain())
 };
 
-class WkdKeySource final : public KeySource {
+class WkdKeySource final : public PublicKeySource {
  public:
   // `resolver` and `cache` must outlive the source.
   WkdKeySource(WkdOptions options, std::shared_ptr<HttpsClient> https, dns::Resolver& resolver,
@@ -46,12 +46,6 @@ class WkdKeySource final : public KeySource {
   bool discovery() const override { return true; }
   std::vector<PublicKeyRecord> find_public(std::string_view address, KeyKind kind,
                                            std::optional<SourceError>& error) override;
-  std::vector<SecretKeyRecord> find_secret(std::string_view, KeyKind,
-                                           std::optional<SourceError>&) override {
-    return {};
-  }
-  std::vector<crypto::X509Ptr> trust_anchors(std::optional<SourceError>&) override { return {}; }
-  std::vector<crypto::X509CrlPtr> crls(std::optional<SourceError>&) override { return {}; }
 
   // The lookup with everything it saw (for `mailseal keys lookup`); S/MIME: nothing.
   DiscoveryInspection inspect(std::string_view address, KeyKind kind);
