@@ -1,6 +1,9 @@
 #include "mime/clean_base64.h"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
+#include <memory>
 #include <string>
 
 namespace mailseal::mime {
@@ -26,24 +29,25 @@ constexpr std::size_t kChunk = 64 * 1024;
 // Pass 1: is the body clean? Every byte is in the alphabet, '=' or a line end (a CR only
 // before LF), padding only at the very end, and the symbols form whole groups of four.
 bool is_clean(const Source& body) {
-  std::string buf(kChunk, '\0');
+  auto buf = std::make_unique_for_overwrite<char[]>(kChunk);
   std::size_t symbols = 0, pads = 0;
   bool cr = false;
   for (std::size_t off = 0; off < body.size;) {
-    long n = body.read_at(off, buf.data(), buf.size());
+    long n = body.read_at(off, buf.get(), kChunk);
     if (n <= 0) return false;
     for (long i = 0; i < n; ++i) {
       const auto c = static_cast<unsigned char>(buf[i]);
       const signed char v = kTable[c];
+      if (v >= 0) {                        // the common case: a symbol of the alphabet
+        if (pads > 0 || cr) return false;  // data after padding, or CR before it
+        ++symbols;
+        continue;
+      }
       if (cr && c != '\n') return false;  // a CR not followed by LF
       cr = c == '\r';
       if (v == kLineEnd) continue;
       if (v == kNotBase64) return false;
-      if (v == kPad) {
-        ++pads;
-      } else if (pads > 0) {
-        return false;  // data after padding
-      }
+      ++pads;
       ++symbols;
     }
     off += static_cast<std::size_t>(n);
@@ -55,28 +59,39 @@ bool is_clean(const Source& body) {
 
 std::optional<bool> decode_clean_base64(const Source& body, const AppendFn& out) {
   if (!is_clean(body)) return std::nullopt;
-  std::string in(kChunk, '\0'), decoded;
-  decoded.reserve(kChunk);
+  // Pass 2: three bytes per group of four symbols. The '=' padding (only at the very end)
+  // decodes as zero bits; the bytes it stands for are cut from the end at the finish, so
+  // the last two decoded bytes are always held back until the next chunk or the end.
+  auto in = std::make_unique_for_overwrite<char[]>(kChunk);
+  auto decoded = std::make_unique_for_overwrite<char[]>(kChunk);
+  std::size_t held = 0;  // decoded bytes not yet given to `out`
   unsigned quad = 0, have = 0, pads = 0;
   for (std::size_t off = 0; off < body.size;) {
-    long n = body.read_at(off, in.data(), in.size());
+    long n = body.read_at(off, in.get(), kChunk);
     if (n <= 0) return false;
-    decoded.clear();
+    char* o = decoded.get() + held;
     for (long i = 0; i < n; ++i) {
-      const signed char v = kTable[static_cast<unsigned char>(in[i])];
-      if (v == kLineEnd) continue;
-      quad = (quad << 6) | (v == kPad ? 0u : static_cast<unsigned>(v));
-      pads += v == kPad ? 1 : 0;
+      signed char v = kTable[static_cast<unsigned char>(in[i])];
+      if (v < 0) {
+        if (v != kPad) continue;  // a line end (is_clean allowed nothing else)
+        ++pads;
+        v = 0;
+      }
+      quad = (quad << 6) | static_cast<unsigned>(v);
       if (++have < 4) continue;
-      decoded.push_back(static_cast<char>(quad >> 16));
-      if (pads < 2) decoded.push_back(static_cast<char>((quad >> 8) & 0xff));
-      if (pads < 1) decoded.push_back(static_cast<char>(quad & 0xff));
+      *o++ = static_cast<char>(quad >> 16);
+      *o++ = static_cast<char>(quad >> 8);
+      *o++ = static_cast<char>(quad);
       quad = have = 0;
     }
-    if (!decoded.empty() && !out(decoded)) return false;
+    std::size_t total = static_cast<std::size_t>(o - decoded.get());
+    held = std::min<std::size_t>(total, 2);
+    if (total > held && !out(std::string_view(decoded.get(), total - held))) return false;
+    std::memmove(decoded.get(), decoded.get() + total - held, held);
     off += static_cast<std::size_t>(n);
   }
-  return true;
+  held -= std::min<std::size_t>(held, pads);
+  return held == 0 || out(std::string_view(decoded.get(), held));
 }
 
 }  // namespace mailseal::mime
