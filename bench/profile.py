@@ -117,6 +117,7 @@ def main():
     ap.add_argument("--dwarf", action="store_true", help="--perf: DWARF call graphs (user stacks; big files)")
     ap.add_argument("--workers", type=int, default=0, help="[server] workers of the daemon (0: its default)")
     a = ap.parse_args()
+    a.alg = {"pgp": "ed"}.get(a.alg, a.alg)  # run.py's name for Ed25519/Cv25519 keys
 
     class Args:
         quick = True

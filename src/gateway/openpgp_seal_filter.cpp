@@ -99,11 +99,17 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
       return refuse(550, "5.7.1", "cannot sign for " + rcpt + ": no OpenPGP signing key");
   }
 
-  // The canonical (7-bit, CRLF) inner entity: what is encrypted, or signed exactly.
-  core::MessageBody entity(options_.spill_dir);
+  // The canonical (7-bit, CRLF) inner entity: what is encrypted, or signed exactly. Read
+  // in place when the message already is one (as the S/MIME seal does), else written.
+  core::MessageBody written(options_.spill_dir);
   std::string why;
-  if (!mime::write_canonical_entity(source_of(body), append_to(entity), &why))
+  std::string entity_head;
+  std::optional<mime::Source> in_place =
+      mime::canonical_entity_in_place(source_of(body), entity_head);
+  if (!in_place && !mime::write_canonical_entity(source_of(body), append_to(written), &why))
     return refuse(554, "5.6.0", why);
+  const mime::Source canonical = in_place ? *in_place : source_of(written);
+  const openpgp::Source entity(canonical.read_at, canonical.size);
 
   std::string outer_block = outer_header_block(msg);
   // Visible recipients (To/Cc) with the same treatment share a copy; Bcc ones get their own.
@@ -133,7 +139,7 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
       std::string boundary = mime::make_boundary();
       copy.body.append(outer_block);
       copy.body.append(pgp_signed_head(boundary));
-      copy_into(source_of(entity), copy.body);
+      copy_into(canonical, copy.body);
       copy.body.append(pgp_signed_middle(boundary));
       append_armor(signature, copy.body);
       copy.body.append(pgp_signed_tail(boundary));

@@ -10,12 +10,15 @@
 namespace mailseal::openpgp::detail {
 
 struct InputAdapter::Context {
-  explicit Context(const Source& s) : body(s.body()), bytes(s.bytes()) {
+  explicit Context(const Source& s)
+      : body(s.body()), bytes(s.bytes()), read_at(s.read_at()), size(s.size()) {
     if (body) reader = body->reader();
   }
   const core::MessageBody* body;
   std::optional<core::MessageBody::Reader> reader;
   std::string_view bytes;  // when there is no body; consumed from the front
+  Source::ReadAt read_at;  // positional reads, up to `size`, from `position`
+  std::size_t size = 0, position = 0;
   bool failed = false;
 };
 
@@ -28,6 +31,18 @@ namespace {
 
 bool read_source(void* app_ctx, void* buf, size_t len, size_t* read) {
   auto* ctx = static_cast<InputAdapter::Context*>(app_ctx);
+  if (ctx->read_at) {
+    const size_t want = std::min(len, ctx->size - ctx->position);
+    long got = want ? ctx->read_at(ctx->position, static_cast<char*>(buf), want) : 0;
+    if (got < 0) {
+      ctx->failed = true;
+      *read = 0;
+      return false;
+    }
+    ctx->position += static_cast<size_t>(got);
+    *read = static_cast<size_t>(got);
+    return true;
+  }
   if (!ctx->reader) {  // bytes in memory (a callback too: RNP refuses empty memory input)
     size_t n = std::min(len, ctx->bytes.size());
     if (n) std::memcpy(buf, ctx->bytes.data(), n);

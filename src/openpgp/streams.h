@@ -3,6 +3,7 @@
 // memory; a Sink is a MessageBody (append) or a std::string. Both only borrow.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -12,17 +13,26 @@ namespace mailseal::openpgp {
 
 class Source {
  public:
+  // Positional reads (offset, buffer, length) -> bytes read, 0 at the end, < 0 on error:
+  // e.g. a message entity read in place from parts of other bodies (mime::Source).
+  using ReadAt = std::function<long(std::size_t offset, char* buf, std::size_t n)>;
+
   Source(const core::MessageBody& body) : body_(&body) {}         // NOLINT: implicit on purpose
   Source(std::string_view bytes) : bytes_(bytes) {}               // NOLINT
   Source(const std::string& bytes) : bytes_(bytes) {}             // NOLINT
   Source(const char* nul_terminated) : bytes_(nul_terminated) {}  // NOLINT
+  Source(ReadAt read_at, std::size_t size) : read_at_(std::move(read_at)), size_(size) {}
 
   const core::MessageBody* body() const { return body_; }
   std::string_view bytes() const { return bytes_; }
+  const ReadAt& read_at() const { return read_at_; }
+  std::size_t size() const { return size_; }
 
  private:
   const core::MessageBody* body_ = nullptr;
   std::string_view bytes_;
+  ReadAt read_at_;
+  std::size_t size_ = 0;
 };
 
 // On a failed operation a Sink may already hold partial output (RNP streams plaintext

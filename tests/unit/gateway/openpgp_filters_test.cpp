@@ -160,6 +160,38 @@ TEST_F(Fixture, SealThenOpenIsValidAndStripsForgedTrace) {
   EXPECT_EQ(out.find("multipart/encrypted"), std::string::npos);
 }
 
+// A message that already is a canonical entity (a base64 attachment) is sealed from its
+// own bytes (mime::canonical_entity_in_place) for both encrypted and sign-only copies.
+TEST_F(Fixture, CanonicalMessageIsSealedInPlace) {
+  const std::string attachment =
+      "From: Alice <alice@a.example>\r\nTo: bob@b.example\r\nSubject: data\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: application/octet-stream; name=\"d.bin\"\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nVGhlIHNlY3JldCBwbGFuLg==\r\n";
+  std::string head;
+  ASSERT_TRUE(mime::canonical_entity_in_place(mime::source_from_string(attachment), head));
+  auto r = seal(attachment, {"bob@b.example"});
+  ASSERT_FALSE(r.refusal) << r.refusal->text;
+  auto o = open(text_of(r.copies[0].body), {"bob@b.example"});
+  ASSERT_FALSE(o.refusal) << o.refusal->text;
+  std::string out = text_of(o.copies[0].body);
+  EXPECT_NE(out.find("verdict=valid; format=openpgp"), std::string::npos) << out;
+  EXPECT_NE(out.find("Content-Type: application/octet-stream; name=\"d.bin\"\r\n"
+                     "Content-Transfer-Encoding: base64\r\n\r\nVGhlIHNlY3JldCBwbGFuLg==\r\n"),
+            std::string::npos)
+      << out;
+
+  SealOptions so;
+  so.no_certificate = RecipientFallback::sign_only;
+  auto s = seal(attachment, {"nokey@c.example"}, so);
+  ASSERT_FALSE(s.refusal) << s.refusal->text;
+  std::string signed_copy = text_of(s.copies[0].body);
+  EXPECT_NE(signed_copy.find("\r\n\r\nVGhlIHNlY3JldCBwbGFuLg==\r\n"), std::string::npos);
+  auto v = open(signed_copy, {"bob@b.example"});
+  ASSERT_FALSE(v.refusal) << v.refusal->text;
+  EXPECT_NE(text_of(v.copies[0].body).find("verdict=valid; format=openpgp; encryption=none"),
+            std::string::npos);
+}
+
 TEST_F(Fixture, BccRecipientGetsOwnCopy) {
   auto r = seal(kMessage, {"bob@b.example", "eve@b.example"});
   ASSERT_EQ(r.copies.size(), 2u);
