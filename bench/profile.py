@@ -56,19 +56,34 @@ def proc_times(pid):
     return int(rest[11]) / B.HZ, int(rest[12]) / B.HZ, switches
 
 
+def setup_inputs(ctx, a):
+    """Keys and the message to send, as bench/run.py makes them: (state dir, message)."""
+    B.messages_setup(ctx)
+    state = B.keys_setup(ctx, a.alg)
+    if a.size_mb and a.direction == "open":
+        B.seal_inputs(ctx, a.alg, [a.size_mb])
+        return state, ctx.sealed[(a.alg, f"{a.size_mb}m", 1)]
+    if a.size_mb:
+        return state, B.large_message(ctx, a.size_mb)
+    if a.direction == "open":
+        B.seal_inputs(ctx, a.alg)
+        return state, ctx.sealed[(a.alg, "10k", 1)]
+    return state, ctx.msgs[("plain", 1)]
+
+
+def start_gateway(ctx, a, state, sink, **kw):
+    """A daemon sealing (inside) or opening (outside) into the sink; (gateway, port)."""
+    gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
+                   open_=a.direction == "open", formats=B.seal_formats(a.alg) if a.direction == "seal" else None,
+                   **kw)
+    return gw, gw.inside if a.direction == "seal" else gw.outside
+
+
 def perf_main(ctx, a):
     try:
-        B.messages_setup(ctx)
-        state = B.keys_setup(ctx, a.alg)
-        if a.direction == "open":
-            B.seal_inputs(ctx, a.alg)
-            msg = ctx.sealed[(a.alg, "10k", 1)]
-        else:
-            msg = ctx.msgs[("plain", 1)]
+        state, msg = setup_inputs(ctx, a)
         sink = B.Sink(ctx.work)
-        gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
-                       open_=a.direction == "open", formats=B.seal_formats(a.alg) if a.direction == "seal" else None)
-        port = gw.inside if a.direction == "seal" else gw.outside
+        gw, port = start_gateway(ctx, a, state, sink, max_size="400M")
         B.loadgen(ctx, port, a.sessions, max(200, a.n // 10), str(msg) + ".crlf")  # warm-up
         data = ctx.work / "perf.data"
         graph = ["--call-graph", "dwarf,16384"] if a.dwarf else ["-g"]
@@ -140,27 +155,13 @@ def main():
                        f'--callgrind-out-file={out} {real_bin} "$@"; fi\nexec {real_bin} "$@"\n')
     wrapper.chmod(0o755)
     try:
-        B.messages_setup(ctx)
-        state = B.keys_setup(ctx, a.alg)
-        if a.size_mb and a.direction == "open":
-            B.seal_inputs(ctx, a.alg, [a.size_mb])
-            msg = ctx.sealed[(a.alg, f"{a.size_mb}m", 1)]
-        elif a.size_mb:
-            msg = B.large_message(ctx, a.size_mb)
-        elif a.direction == "open":
-            B.seal_inputs(ctx, a.alg)
-            msg = ctx.sealed[(a.alg, "10k", 1)]
-        else:
-            msg = ctx.msgs[("plain", 1)]
+        state, msg = setup_inputs(ctx, a)
         sink = B.Sink(ctx.work)
         ctx.bin = wrapper
         wait = B.wait_port
         B.wait_port = lambda port, proc=None, timeout=20.0: wait(port, proc, 180.0)  # valgrind starts slowly
-        gw = B.Gateway(ctx, state, B.smtp_hop(sink.port), B.smtp_hop(sink.port), seal=a.direction == "seal",
-                       open_=a.direction == "open", max_size="400M",
-                       formats=B.seal_formats(a.alg) if a.direction == "seal" else None)
+        gw, port = start_gateway(ctx, a, state, sink, max_size="400M")
         B.wait_port = wait
-        port = gw.inside if a.direction == "seal" else gw.outside
         B.loadgen(ctx, port, 1, 1 if a.size_mb else 10, str(msg) + ".crlf", timeout=1800)
         subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
         r = B.loadgen(ctx, port, 1, a.n, str(msg) + ".crlf", timeout=1800)

@@ -120,9 +120,4 @@ void SessionCache::put(std::unique_ptr<ClientSession> session,
   say_goodbye(std::move(session), executor);
 }
 
-std::size_t SessionCache::idle() const {
-  std::lock_guard lock(state_->mu);
-  return state_->idle.size();
-}
-
 }  // namespace mailseal::delivery

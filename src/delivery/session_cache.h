@@ -46,7 +46,6 @@ class SessionCache {
   // Called by the owner, on its executor, after a complete transaction. Keeps the session
   // (its watchdog parked) or says goodbye to it; `executor` runs the idle timer.
   void put(std::unique_ptr<ClientSession> session, const net::asio::any_io_executor& executor);
-  std::size_t idle() const;
 
   struct State;  // session_cache.cpp
 

@@ -37,9 +37,6 @@ class SmtpNextHop : public NextHop {
   std::string describe() const override;
   net::awaitable<SessionOutcome> deliver_to(const SmtpTarget& target,
                                             const DeliveryRequest& request);
-  // Idle sessions kept now (for tests and the log).
-  std::size_t idle_sessions() const { return cache_ ? cache_->idle() : 0; }
-
   // Most idle sessions kept to the next hop; more concurrent deliveries close theirs.
   static constexpr std::size_t kMaxIdleSessions = 32;
 

@@ -352,25 +352,14 @@ std::optional<std::string> read_header_block(const Source& source, std::size_t m
 
 // parse_header_block without GMime's parser, when plain_header_fields takes the block.
 std::optional<Entity> plain_header_entity(const std::string& block, const Limits& limits) {
-  auto fields = plain_header_fields(block, limits.max_headers);
-  if (!fields) return std::nullopt;
+  std::optional<PlainPart> part = plain_part(block, limits.max_headers);
+  if (!part) return std::nullopt;
   Entity e;
-  const Header* content_type = nullptr;
-  for (const auto& h : *fields) {
-    if (strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
-    if (content_type) return std::nullopt;  // which one GMime takes: ask GMime
-    content_type = &h;
-  }
-  if (content_type) {
-    ContentTypeFields ct = parse_content_type(content_type->value);
-    e.mime_type = ct.mime_type;
-    e.boundary = ct.boundary;
-    e.signature_protocol = ct.protocol;
-    e.smime = classify(ct.mime_type, ct.smime_type, ct.protocol);
-  } else {
-    e.mime_type = "text/plain";  // RFC 2045 5.2, as GMime
-  }
-  e.headers = std::move(*fields);
+  e.mime_type = part->type.mime_type;
+  e.boundary = part->type.boundary;
+  e.signature_protocol = part->type.protocol;
+  e.smime = classify(part->type.mime_type, part->type.smime_type, part->type.protocol);
+  e.headers = std::move(part->headers);
   e.body_offset = block.size();
   e.ok = true;
   return e;
@@ -480,23 +469,11 @@ namespace {
 // two encodings), so GMime need not be asked. The Content-Type is read by GMime's own
 // parser; anything unusual in the block says false and GMime is asked.
 bool leaf_kept_as_encoded(const std::string& block) {
-  auto fields = plain_header_fields(block, Limits{}.max_headers);
-  if (!fields) return false;
-  const Header *type = nullptr, *encoding = nullptr;
-  for (const auto& h : *fields) {
-    const Header** slot = strcasecmp(h.name.c_str(), "Content-Type") == 0                ? &type
-                          : strcasecmp(h.name.c_str(), "Content-Transfer-Encoding") == 0 ? &encoding
-                                                                                         : nullptr;
-    if (!slot) continue;
-    if (*slot) return false;  // a second one: GMime decides which counts
-    *slot = &h;
-  }
-  if (!type || !encoding) return false;
-  const std::string media = parse_content_type(type->value).mime_type;
+  std::optional<PlainPart> part = plain_part(block, Limits{}.max_headers);
+  if (!part || !part->has_type) return false;
   for (const char* container : {"multipart/", "message/", "text/"})
-    if (media.rfind(container, 0) == 0) return false;
-  const std::string cte = lower(encoding->value);
-  return cte == "base64" || cte == "quoted-printable";
+    if (part->type.mime_type.rfind(container, 0) == 0) return false;
+  return part->encoding == "base64" || part->encoding == "quoted-printable";
 }
 
 }  // namespace
@@ -506,14 +483,14 @@ std::optional<Source> canonical_entity_in_place(const Source& message, std::stri
   std::optional<std::string> read = read_header_block(message, 1024 * 1024);
   if (!read) return std::nullopt;
   const std::string& block = *read;
-  const std::optional<std::size_t> body = block.size();
+  const std::size_t body = block.size();
   if (!seven_bit_crlf(source_from_string(block), 0)) return std::nullopt;
   std::optional<std::string> fields = content_fields(block);
-  if (!fields || !seven_bit_crlf(message, *body)) return std::nullopt;
+  if (!fields || !seven_bit_crlf(message, body)) return std::nullopt;
   head = *fields + "\r\n";
   auto in_place = [&] {
     return concat_source(
-        {source_from_string(head), sub_source(message, *body, message.size - *body)});
+        {source_from_string(head), sub_source(message, body, message.size - body)});
   };
   if (leaf_kept_as_encoded(block)) return in_place();
   // Would write_canonical_entity change anything? Ask GMime the same questions it would
@@ -539,19 +516,9 @@ std::optional<bool> decoded_without_gmime(const Source& entity, const AppendFn& 
                                           std::string* error) {
   std::optional<std::string> block = read_header_block(entity, 256 * 1024);
   if (!block) return std::nullopt;
-  auto fields = plain_header_fields(*block, Limits{}.max_headers);
-  if (!fields) return std::nullopt;
-  const Header *type = nullptr, *encoding = nullptr;
-  for (const auto& h : *fields) {
-    const Header** slot = strcasecmp(h.name.c_str(), "Content-Type") == 0                ? &type
-                          : strcasecmp(h.name.c_str(), "Content-Transfer-Encoding") == 0 ? &encoding
-                                                                                         : nullptr;
-    if (!slot) continue;
-    if (*slot) return std::nullopt;  // two of them: GMime decides
-    *slot = &h;
-  }
-  if (!encoding || lower(encoding->value) != "base64") return std::nullopt;
-  const std::string media = type ? parse_content_type(type->value).mime_type : "text/plain";
+  std::optional<PlainPart> part = plain_part(*block, Limits{}.max_headers);
+  if (!part || part->encoding != "base64") return std::nullopt;
+  const std::string& media = part->type.mime_type;
   if (media.rfind("multipart/", 0) == 0 || media.rfind("message/", 0) == 0) return std::nullopt;
   std::optional<bool> r =
       decode_clean_base64(sub_source(entity, block->size(), entity.size - block->size()), out);

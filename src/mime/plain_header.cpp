@@ -86,4 +86,27 @@ ContentTypeFields parse_content_type(const std::string& value) {
   return out;
 }
 
+std::optional<PlainPart> plain_part(std::string_view block, std::size_t max_fields) {
+  auto fields = plain_header_fields(block, max_fields);
+  if (!fields) return std::nullopt;
+  PlainPart p;
+  const Header *type = nullptr, *encoding = nullptr;
+  for (const auto& h : *fields) {
+    const Header** slot = strcasecmp(h.name.c_str(), "Content-Type") == 0                ? &type
+                          : strcasecmp(h.name.c_str(), "Content-Transfer-Encoding") == 0 ? &encoding
+                                                                                         : nullptr;
+    if (!slot) continue;
+    if (*slot) return std::nullopt;
+    *slot = &h;
+  }
+  p.has_type = type != nullptr;
+  if (type)
+    p.type = parse_content_type(type->value);
+  else
+    p.type.mime_type = "text/plain";
+  if (encoding) p.encoding = lower(encoding->value);
+  p.headers = std::move(*fields);
+  return p;
+}
+
 }  // namespace mailseal::mime

@@ -35,4 +35,15 @@ struct ContentTypeFields {
 };
 ContentTypeFields parse_content_type(const std::string& value);
 
+// The plain reader's fields of a part's header block with the two that decide how the part
+// is read. nullopt when plain_header_fields declines the block, or when it names a
+// Content-Type or a Content-Transfer-Encoding twice (which one counts is GMime's call).
+struct PlainPart {
+  std::vector<Header> headers;  // as plain_header_fields gives them
+  bool has_type = false;
+  ContentTypeFields type;  // "text/plain" without a Content-Type (RFC 2045 5.2, as GMime)
+  std::string encoding;    // Content-Transfer-Encoding, lower case; empty when there is none
+};
+std::optional<PlainPart> plain_part(std::string_view block, std::size_t max_fields);
+
 }  // namespace mailseal::mime
