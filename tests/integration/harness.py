@@ -24,6 +24,9 @@ SOURCE_DIR = Path(os.environ.get("MAILSEAL_SOURCE_DIR", Path(__file__).resolve()
 _port_rng = random.SystemRandom()
 
 
+_ports_given = set()
+
+
 def free_port():
     """A port nobody listens on, chosen at random *below* the kernel's ephemeral range
     (32768-60999): a port from that range can be taken between this call and the
@@ -31,11 +34,16 @@ def free_port():
     tests run in parallel by ctest), which made start-up fail with EADDRINUSE."""
     for _ in range(200):
         port = _port_rng.randrange(20000, 32000)
+        # Nothing is bound between two calls (e.g. a daemon's inside and outside port):
+        # never hand out the same port twice in one test process.
+        if port in _ports_given:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _ports_given.add(port)
             return port
     raise RuntimeError("no free port found in 20000-32000")
 
