@@ -6,61 +6,69 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace mailseal::core {
 
-MessageBody::MessageBody(std::filesystem::path spill_dir, std::size_t memory_limit)
-    : spill_dir_(std::move(spill_dir)), memory_limit_(memory_limit) {}
+struct MessageBody::State {
+  State(std::filesystem::path dir, std::size_t limit)
+      : spill_dir(std::move(dir)), memory_limit(limit) {}
+  ~State() {
+    if (fd >= 0) ::close(fd);
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
-MessageBody::~MessageBody() {
-  if (fd_ >= 0) ::close(fd_);
-}
+  void spill();
+  void append(std::string_view bytes);
+  bool flush_pending();  // writes the append buffer to the file
+  long read_at(std::size_t offset, char* buf, std::size_t n);
+
+  std::filesystem::path spill_dir;
+  std::size_t memory_limit;
+  std::string memory;
+  int fd = -1;
+  std::size_t base_offset = 0;  // where the body starts in fd (from_file)
+  bool read_only = false;
+  std::size_t size = 0;
+  std::error_code error;
+  // Spilled: bytes appended but not yet written (kept small; flushed before any read).
+  std::string pending;
+  // Read-ahead window [window_offset, window_offset + window.size()) of the file.
+  std::string window;
+  std::size_t window_offset = 0;
+  // Guards everything above for spilled reads (the window is shared by readers) and, once
+  // followed, for every append and read.
+  std::mutex mutex;
+  bool followed = false;  // set on the writing thread before a second handle exists
+  std::function<void()> wake;
+  std::size_t woken_at = 0;  // size when wake was last called
+};
+
+MessageBody::MessageBody(std::filesystem::path spill_dir, std::size_t memory_limit)
+    : state_(std::make_shared<State>(std::move(spill_dir), memory_limit)) {}
+
+MessageBody::MessageBody(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+MessageBody::~MessageBody() = default;
 
 MessageBody::MessageBody(MessageBody&& other) noexcept
-    : spill_dir_(std::move(other.spill_dir_)),
-      memory_limit_(other.memory_limit_),
-      memory_(std::move(other.memory_)),
-      fd_(other.fd_),
-      base_offset_(other.base_offset_),
-      read_only_(other.read_only_),
-      size_(other.size_),
-      error_(other.error_),
-      pending_(std::move(other.pending_)),
-      window_(std::move(other.window_)),
-      window_offset_(other.window_offset_),
-      read_mutex_(std::move(other.read_mutex_)) {
-  other.read_mutex_ = std::make_unique<std::mutex>();
-  other.fd_ = -1;
-  other.size_ = 0;
-}
+    : state_(std::exchange(other.state_, std::make_shared<State>(other.state_->spill_dir,
+                                                                 other.state_->memory_limit))) {}
 
 MessageBody& MessageBody::operator=(MessageBody&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    spill_dir_ = std::move(other.spill_dir_);
-    memory_limit_ = other.memory_limit_;
-    memory_ = std::move(other.memory_);
-    fd_ = other.fd_;
-    base_offset_ = other.base_offset_;
-    read_only_ = other.read_only_;
-    size_ = other.size_;
-    error_ = other.error_;
-    pending_ = std::move(other.pending_);
-    window_ = std::move(other.window_);
-    window_offset_ = other.window_offset_;
-    std::swap(read_mutex_, other.read_mutex_);
-    other.fd_ = -1;
-    other.size_ = 0;
-  }
+  if (this != &other)
+    state_ = std::exchange(
+        other.state_, std::make_shared<State>(other.state_->spill_dir, other.state_->memory_limit));
   return *this;
 }
 
 MessageBody MessageBody::from_file(int fd, std::size_t offset, std::size_t size) {
   MessageBody body({}, 0);
-  body.fd_ = fd;
-  body.base_offset_ = offset;
-  body.size_ = size;
-  body.read_only_ = true;
+  body.state_->fd = fd;
+  body.state_->base_offset = offset;
+  body.state_->size = size;
+  body.state_->read_only = true;
   return body;
 }
 
@@ -80,92 +88,145 @@ bool write_all(int fd, const char* p, std::size_t n, std::error_code& ec) {
 }
 }  // namespace
 
-void MessageBody::spill() {
-  fd_ = ::open(spill_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd_ < 0) {
-    error_ = std::error_code(errno, std::generic_category());
+void MessageBody::State::spill() {
+  fd = ::open(spill_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = std::error_code(errno, std::generic_category());
     return;
   }
-  if (write_all(fd_, memory_.data(), memory_.size(), error_)) {
-    std::string().swap(memory_);
+  if (write_all(fd, memory.data(), memory.size(), error)) {
+    std::string().swap(memory);
   }
+}
+
+void MessageBody::State::append(std::string_view bytes) {
+  if (read_only) error = std::make_error_code(std::errc::read_only_file_system);
+  if (error || bytes.empty()) return;
+  if (fd < 0 && memory.size() + bytes.size() > memory_limit) spill();
+  if (error) return;
+  if (fd >= 0) {
+    pending.append(bytes);
+    window.clear();  // the file grows: a cached window may end early
+    if (pending.size() >= kWriteBuffer && !flush_pending()) return;
+  } else {
+    memory.append(bytes);
+  }
+  size += bytes.size();
 }
 
 void MessageBody::append(std::string_view bytes) {
-  if (read_only_) error_ = std::make_error_code(std::errc::read_only_file_system);
-  if (error_ || bytes.empty()) return;
-  if (fd_ < 0 && memory_.size() + bytes.size() > memory_limit_) spill();
-  if (error_) return;
-  if (fd_ >= 0) {
-    pending_.append(bytes);
-    window_.clear();  // the file grows: a cached window may end early
-    if (pending_.size() >= kWriteBuffer && !flush_pending()) return;
-  } else {
-    memory_.append(bytes);
+  State& s = *state_;
+  if (!s.followed) {
+    s.append(bytes);
+    return;
   }
-  size_ += bytes.size();
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(s.mutex);
+    s.append(bytes);
+    if (s.wake && s.size >= s.woken_at + kGrowthStep) {
+      s.woken_at = s.size;
+      wake = s.wake;
+    }
+  }
+  if (wake) wake();
 }
 
 bool MessageBody::ok() const {
-  if (fd_ < 0) return !error_;
-  std::lock_guard lock(*read_mutex_);
-  return flush_pending();
+  State& s = *state_;
+  if (s.fd < 0 && !s.followed) return !s.error;
+  std::lock_guard lock(s.mutex);
+  return s.flush_pending();
 }
 
-bool MessageBody::flush_pending() const {
-  if (pending_.empty() || error_) return !error_;
+std::error_code MessageBody::error() const {
+  if (!state_->followed) return state_->error;
+  std::lock_guard lock(state_->mutex);
+  return state_->error;
+}
+
+std::size_t MessageBody::size() const {
+  if (!state_->followed) return state_->size;
+  std::lock_guard lock(state_->mutex);
+  return state_->size;
+}
+
+bool MessageBody::spilled() const {
+  if (!state_->followed) return state_->fd >= 0;
+  std::lock_guard lock(state_->mutex);
+  return state_->fd >= 0;
+}
+
+bool MessageBody::State::flush_pending() {
+  if (pending.empty() || error) return !error;
   std::error_code ec;
-  bool ok = write_all(fd_, pending_.data(), pending_.size(), ec);
-  if (!ok) error_ = ec;
-  pending_.clear();
+  bool ok = write_all(fd, pending.data(), pending.size(), ec);
+  if (!ok) error = ec;
+  pending.clear();
   return ok;
 }
 
 long MessageBody::read_at(std::size_t offset, char* buf, std::size_t n) const {
-  if (offset >= size_) return 0;
-  n = std::min(n, size_ - offset);
-  if (fd_ < 0) {
-    std::memcpy(buf, memory_.data() + offset, n);
+  State& s = *state_;
+  if (s.fd < 0 && !s.followed) return s.read_at(offset, buf, n);
+  std::lock_guard lock(s.mutex);
+  return s.read_at(offset, buf, n);
+}
+
+long MessageBody::State::read_at(std::size_t offset, char* buf, std::size_t n) {
+  if (offset >= size) return 0;
+  n = std::min(n, size - offset);
+  if (fd < 0) {
+    std::memcpy(buf, memory.data() + offset, n);
     return static_cast<long>(n);
   }
-  std::lock_guard lock(*read_mutex_);
   if (!flush_pending()) return -1;
   if (n >= kReadWindow) {  // large reads go straight to the file
     while (true) {
-      ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(base_offset_ + offset));
+      ssize_t r = ::pread(fd, buf, n, static_cast<off_t>(base_offset + offset));
       if (r < 0 && errno == EINTR) continue;
       return static_cast<long>(r);
     }
   }
-  if (offset < window_offset_ || offset >= window_offset_ + window_.size()) {
-    window_.resize(kReadWindow);
+  if (offset < window_offset || offset >= window_offset + window.size()) {
+    window.resize(kReadWindow);
     ssize_t r;
     do {
-      r = ::pread(fd_, window_.data(), window_.size(), static_cast<off_t>(base_offset_ + offset));
+      r = ::pread(fd, window.data(), window.size(), static_cast<off_t>(base_offset + offset));
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
-      window_.clear();
+      window.clear();
       return static_cast<long>(r);
     }
-    window_.resize(static_cast<std::size_t>(r));
-    window_offset_ = offset;
+    window.resize(static_cast<std::size_t>(r));
+    window_offset = offset;
   }
-  std::size_t in_window = std::min(n, window_offset_ + window_.size() - offset);
-  std::memcpy(buf, window_.data() + (offset - window_offset_), in_window);
+  std::size_t in_window = std::min(n, window_offset + window.size() - offset);
+  std::memcpy(buf, window.data() + (offset - window_offset), in_window);
   return static_cast<long>(in_window);
 }
 
 std::string MessageBody::to_string() const {
-  if (fd_ < 0) return memory_;
-  std::string out(size_, '\0');
+  std::string out(size(), '\0');
   std::size_t off = 0;
-  while (off < size_) {
-    long r = read_at(off, out.data() + off, size_ - off);
+  while (off < out.size()) {
+    long r = read_at(off, out.data() + off, out.size() - off);
     if (r <= 0) break;
     off += static_cast<std::size_t>(r);
   }
   out.resize(off);
   return out;
+}
+
+MessageBody MessageBody::follow() {
+  state_->followed = true;
+  return MessageBody(state_);
+}
+
+void MessageBody::on_growth(std::function<void()> wake) {
+  std::lock_guard lock(state_->mutex);
+  state_->wake = std::move(wake);
+  state_->woken_at = state_->size;
 }
 
 }  // namespace mailseal::core

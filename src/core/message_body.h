@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,8 @@ namespace mailseal::core {
 class MessageBody {
  public:
   static constexpr std::size_t kDefaultMemoryLimit = 256 * 1024;
+  // A followed body wakes its reader each time this many more bytes can be read.
+  static constexpr std::size_t kGrowthStep = 128 * 1024;
 
   // spill_dir must exist; it is only used once the body outgrows memory_limit.
   explicit MessageBody(std::filesystem::path spill_dir,
@@ -23,6 +26,7 @@ class MessageBody {
   ~MessageBody();
   MessageBody(const MessageBody&) = delete;
   MessageBody& operator=(const MessageBody&) = delete;
+  // A moved-from body is empty and usable.
   MessageBody(MessageBody&&) noexcept;
   MessageBody& operator=(MessageBody&&) noexcept;
 
@@ -35,9 +39,9 @@ class MessageBody {
   void append(std::string_view bytes);
   // Writes out buffered bytes first: false if anything could not be stored.
   bool ok() const;
-  std::error_code error() const { return error_; }
-  std::size_t size() const { return size_; }
-  bool spilled() const { return fd_ >= 0; }
+  std::error_code error() const;
+  std::size_t size() const;
+  bool spilled() const;
 
   // Reads up to n bytes at offset into buf; returns the count (0 at end), or -1 on error.
   // Spilled bodies are read through a read-ahead window, so the many small reads of a
@@ -45,6 +49,20 @@ class MessageBody {
   long read_at(std::size_t offset, char* buf, std::size_t n) const;
   // The whole body as a string (tests, small messages). Avoid on the data path.
   std::string to_string() const;
+
+  // --- A body read by one thread while another still appends to it: a filter's copy that
+  // the relay sends to the next hop as it is written (core::CopyListener). ---
+  // Returns a second handle on the same bytes, for the reader; it keeps them alive when
+  // this one is moved or destroyed. From this call on, append and read_at take the body's
+  // lock. Call it on the writing thread, before handing the handle to the reader. For the
+  // reader, read_at returning 0 means "nothing more yet": whether more will come is for
+  // the writer to say (the relay knows when the filter returned).
+  MessageBody follow();
+  // Called on the writing thread, outside the body's lock, each time kGrowthStep more
+  // bytes can be read, so the reader can wake (the last bytes: see follow()).
+  void on_growth(std::function<void()> wake);
+  // True when both handles are the same bytes (one came from the other's follow()).
+  bool same_bytes(const MessageBody& other) const { return state_ == other.state_; }
 
   // Sequential reader with its own position.
   class Reader {
@@ -65,26 +83,14 @@ class MessageBody {
   Reader reader() const { return Reader(*this); }
 
  private:
-  void spill();
-  bool flush_pending() const;  // writes the append buffer to the file
+  struct State;
+  explicit MessageBody(std::shared_ptr<State> state);
 
   static constexpr std::size_t kWriteBuffer = 256 * 1024;
   static constexpr std::size_t kReadWindow = 256 * 1024;
 
-  std::filesystem::path spill_dir_;
-  std::size_t memory_limit_;
-  std::string memory_;
-  int fd_ = -1;
-  std::size_t base_offset_ = 0;  // where the body starts in fd_ (from_file)
-  bool read_only_ = false;
-  std::size_t size_ = 0;
-  mutable std::error_code error_;
-  // Spilled: bytes appended but not yet written (kept small; flushed before any read).
-  mutable std::string pending_;
-  // Read-ahead window [window_offset_, window_offset_ + window_.size()) of the file.
-  mutable std::string window_;
-  mutable std::size_t window_offset_ = 0;
-  mutable std::unique_ptr<std::mutex> read_mutex_ = std::make_unique<std::mutex>();
+  // Shared by the handles follow() makes; a plain body has the only one.
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace mailseal::core

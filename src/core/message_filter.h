@@ -27,6 +27,19 @@ struct FilterResult {
   std::string summary;  // for the per-message log line (verdict, formats), never content
 };
 
+// Told about each copy as soon as a filter starts writing it (on the filter's thread), so
+// that the relay can send the copy to the next hop while it is still written: a 100 MB
+// copy then does not wait in a file until its last byte is sealed. The listener takes
+// body.follow(); the filter goes on appending to `body` and returns the copy in its
+// FilterResult as usual. Only the filter's return says whether the copy is whole: after
+// a refusal, an announced copy must not be delivered (the relay drops its next-hop
+// transaction before the final dot).
+class CopyListener {
+ public:
+  virtual ~CopyListener() = default;
+  virtual void started(const std::vector<std::string>& recipients, MessageBody& body) = 0;
+};
+
 class MessageFilter {
  public:
   virtual ~MessageFilter() = default;
@@ -34,9 +47,10 @@ class MessageFilter {
   // certificate and policy is `refuse`); nullopt accepts it.
   virtual std::optional<smtp::Reply> check_recipient(const Envelope& envelope,
                                                      const std::string& recipient) = 0;
-  // Called after DATA, before relaying.
+  // Called after DATA, before relaying. `listener` (may be null) is told about copies as
+  // they are started; a filter that does not stream its copies ignores it.
   virtual FilterResult process(const Envelope& envelope, const ClientInfo& client,
-                               const MessageBody& body) = 0;
+                               const MessageBody& body, CopyListener* listener) = 0;
 };
 
 }  // namespace mailseal::core

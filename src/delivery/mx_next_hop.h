@@ -20,6 +20,7 @@ class MxNextHop : public NextHop {
   // All recipients of a request share one domain (the scheduler groups them so).
   net::awaitable<DeliveryResult> deliver(const DeliveryRequest& request) override;
   std::string describe() const override { return "mx (direct delivery)"; }
+  bool takes_growing_body() const override { return true; }
 
   static constexpr std::size_t kMaxHosts = 10;  // MX hosts tried per attempt
 

@@ -26,12 +26,17 @@ struct DeliveryResult {
   std::string summary;  // e.g. "250 2.0.0 Ok: queued as X" from the next hop, for logs
 };
 
+class GrowingBody;
+
 struct DeliveryRequest {
   const core::Envelope* envelope = nullptr;
   std::vector<std::string> recipients;  // this copy's recipients
   std::string_view prefix;              // trace headers prepended to the body
   const core::MessageBody* body = nullptr;
   std::string id;  // mailseal's message id, for logs
+  // Set when `body` is still being written (growing->body()); only for a next hop whose
+  // takes_growing_body() is true.
+  const GrowingBody* growing = nullptr;
 };
 
 class NextHop {
@@ -39,6 +44,10 @@ class NextHop {
   virtual ~NextHop() = default;
   virtual net::awaitable<DeliveryResult> deliver(const DeliveryRequest& request) = 0;
   virtual std::string describe() const = 0;  // "smtp 127.0.0.1:25", for logs
+  // True when deliver() can send a body while it is still written (DeliveryRequest::
+  // growing): SMTP and LMTP can, since a transaction dropped before the final dot
+  // delivers nothing; a Maildir file cannot be taken back once renamed into new/.
+  virtual bool takes_growing_body() const { return false; }
 };
 
 // `hostname` is what mailseal calls itself (EHLO, Maildir file names); `dns` is used by

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "delivery/growing_body.h"
 #include "net/transport.h"
 #include "smtp/data_decoder.h"
 #include "smtp/line_buffer.h"
@@ -347,7 +348,20 @@ net::awaitable<SmtpNextHop::Transaction> SmtpNextHop::transact(ClientSession& se
     while (true) {
       long n = reader.read(chunk.get(), kChunk);
       if (n < 0) throw Abort{make_reply(451, "4.3.0", "Cannot read the message body")};
-      if (n == 0) break;
+      if (n == 0 && !request.growing) break;
+      if (n == 0) {
+        // The copy is still being sealed: send what there is, then wait for more. A copy
+        // the filter gave up ends the transaction here, before the final dot.
+        if (!out.empty()) {
+          co_await conv.send(out, config_.data_timeout);
+          out.clear();
+        }
+        GrowingBody::Next next = co_await request.growing->wait(reader.position());
+        if (next == GrowingBody::Next::failed)
+          throw Abort{make_reply(451, "4.3.0", "The message was not sealed")};
+        if (next == GrowingBody::Next::end) break;
+        continue;
+      }
       stuffer.feed(std::string_view(chunk.get(), static_cast<std::size_t>(n)), out);
       if (out.size() >= 64 * 1024) {
         co_await conv.send(out, config_.data_timeout);

@@ -35,6 +35,7 @@ class SmtpNextHop : public NextHop {
   SmtpNextHop(core::NextHopConfig config, std::string hostname);
   net::awaitable<DeliveryResult> deliver(const DeliveryRequest& request) override;
   std::string describe() const override;
+  bool takes_growing_body() const override { return true; }
   net::awaitable<SessionOutcome> deliver_to(const SmtpTarget& target,
                                             const DeliveryRequest& request);
   // Most idle sessions kept to the next hop; more concurrent deliveries close theirs.

@@ -61,7 +61,8 @@ std::optional<smtp::Reply> FormatRouter::check_recipient(const core::Envelope&,
 
 core::FilterResult FormatRouter::process(const core::Envelope& envelope,
                                          const core::ClientInfo& client,
-                                         const core::MessageBody& body) {
+                                         const core::MessageBody& body,
+                                         core::CopyListener* listener) {
   auto failure = [](int code, const char* enh, const std::string& text) {
     core::FilterResult r;
     r.refusal = smtp::make_reply(code, enh, text);
@@ -104,7 +105,7 @@ core::FilterResult FormatRouter::process(const core::Envelope& envelope,
   core::FilterResult result;
   for (std::size_t i = 0; i < formats_.size(); ++i) {
     if (shares[i].recipients.empty()) continue;
-    core::FilterResult part = filters_[i]->process(shares[i], client, body);
+    core::FilterResult part = filters_[i]->process(shares[i], client, body, listener);
     if (part.refusal) return part;
     for (auto& c : part.copies) result.copies.push_back(std::move(c));
     result.summary += (result.summary.empty() ? "" : "; ") + part.summary;

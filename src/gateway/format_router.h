@@ -30,7 +30,7 @@ class FormatRouter : public core::MessageFilter {
   std::optional<smtp::Reply> check_recipient(const core::Envelope& envelope,
                                              const std::string& recipient) override;
   core::FilterResult process(const core::Envelope& envelope, const core::ClientInfo& client,
-                             const core::MessageBody& body) override;
+                             const core::MessageBody& body, core::CopyListener* listener) override;
 
   // Index into the format list for a recipient; -1 = no key of any format.
   int route(const std::string& recipient, std::optional<keys::SourceError>& error);

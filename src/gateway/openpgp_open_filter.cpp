@@ -80,7 +80,7 @@ std::string verdict_word(openpgp::VerdictStatus s) {
 
 core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
                                               const core::ClientInfo&,
-                                              const core::MessageBody& body) {
+                                              const core::MessageBody& body, core::CopyListener*) {
   bool redo = false;
   core::FilterResult result = run(envelope, body, true, redo);
   if (!redo) return result;
@@ -365,11 +365,12 @@ std::string OpenpgpOpenFilter::harvest(const std::vector<mime::Header>& headers,
 
 core::FilterResult OpenDispatcher::process(const core::Envelope& envelope,
                                            const core::ClientInfo& client,
-                                           const core::MessageBody& body) {
+                                           const core::MessageBody& body,
+                                           core::CopyListener* listener) {
   mime::Entity top = mime::parse_header_block(source_of(body));
   if (openpgp_ && top.ok && classify_pgp(source_of(body), top) != PgpKind::none)
-    return openpgp_->process(envelope, client, body);
-  return smime_->process(envelope, client, body);
+    return openpgp_->process(envelope, client, body, listener);
+  return smime_->process(envelope, client, body, listener);
 }
 
 }  // namespace mailseal::gateway

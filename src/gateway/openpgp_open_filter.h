@@ -28,7 +28,7 @@ class OpenpgpOpenFilter : public core::MessageFilter {
     return std::nullopt;
   }
   core::FilterResult process(const core::Envelope& envelope, const core::ClientInfo& client,
-                             const core::MessageBody& body) override;
+                             const core::MessageBody& body, core::CopyListener* listener) override;
 
  private:
   // One run over the message: with the thread's kept keyring (`kept`), or with a fresh
@@ -61,7 +61,7 @@ class OpenDispatcher : public core::MessageFilter {
     return smime_->check_recipient(envelope, recipient);
   }
   core::FilterResult process(const core::Envelope& envelope, const core::ClientInfo& client,
-                             const core::MessageBody& body) override;
+                             const core::MessageBody& body, core::CopyListener* listener) override;
 
  private:
   std::unique_ptr<core::MessageFilter> smime_;

@@ -50,7 +50,8 @@ std::optional<smtp::Reply> OpenpgpSealFilter::check_recipient(const core::Envelo
 
 core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
                                               const core::ClientInfo&,
-                                              const core::MessageBody& body) {
+                                              const core::MessageBody& body,
+                                              core::CopyListener* listener) {
   mime::Entity msg = mime::parse_header_block(source_of(body));
   if (!msg.ok) return refuse(554, "5.6.0", "message cannot be parsed: " + msg.error);
   auto from = mime::header_addresses(header_value(msg, "From"));
@@ -124,6 +125,7 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
   core::FilterResult result;
   for (auto& [key, rcpts] : groups) {
     core::MessageCopy copy{rcpts, core::MessageBody(options_.spill_dir)};
+    if (listener) listener->started(rcpts, copy.body);  // may be sent while written
     Treatment t = treatment[rcpts.front()];
     if (t == Treatment::plain) {
       if (!mime::write_without_fields(source_of(body), {"Bcc", "Resent-Bcc"},
@@ -133,6 +135,7 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
     } else if (t == Treatment::sign_only) {
       if (!signature_made) {
         auto st = openpgp::sign_detached(*ring, entity, signature, signer);
+        if (!st && !signature.ok()) return refuse(452, "4.3.1", "insufficient storage");
         if (!st) return refuse(451, "4.7.0", "OpenPGP signing failed: " + st.error().reason);
         signature_made = true;
       }
@@ -149,6 +152,7 @@ core::FilterResult OpenpgpSealFilter::process(const core::Envelope& envelope,
       core::MessageBody armored(options_.spill_dir);
       auto st = signer.empty() ? openpgp::encrypt_only(*ring, entity, armored, to)
                                : openpgp::seal(*ring, entity, armored, to, signer);
+      if (!st && !armored.ok()) return refuse(452, "4.3.1", "insufficient storage");
       if (!st) return refuse(451, "4.7.0", "OpenPGP encryption failed: " + st.error().reason);
       std::string boundary = mime::make_boundary();
       copy.body.append(outer_block);

@@ -99,7 +99,8 @@ bool check_signer_revocation(keys::RevocationChecker& checker, smime::Verdict& v
 }  // namespace
 
 core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
-                                            const core::MessageBody& body) {
+                                            const core::MessageBody& body,
+                                            core::CopyListener* listener) {
   core::FilterResult result;
   std::optional<Refusal> refusal;
   auto refuse = [&](int code, const char* enh, std::string text) {
@@ -315,6 +316,9 @@ core::FilterResult SmimeOpenFilter::process(const core::Envelope& envelope, cons
   }
   outer.push_back({options_.trace_header, trace});
   core::MessageCopy copy{envelope.recipients, core::MessageBody(options_.spill_dir)};
+  // Verified and decided: what remains is writing the copy, which may go to the next hop
+  // as it is written.
+  if (listener) listener->started(copy.recipients, copy.body);
   copy.body.append(mime::header_block(outer));
   if (unwrapped)
     copy_crlf(u.current, copy.body);  // the next hop is SMTP: CRLF even if CMS held LF

@@ -20,7 +20,7 @@ class SmimeOpenFilter : public core::MessageFilter {
     return std::nullopt;
   }
   core::FilterResult process(const core::Envelope& envelope, const core::ClientInfo& client,
-                             const core::MessageBody& body) override;
+                             const core::MessageBody& body, core::CopyListener* listener) override;
 
  private:
   KeyLookup keys_;

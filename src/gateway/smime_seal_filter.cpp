@@ -77,7 +77,8 @@ std::optional<smtp::Reply> SmimeSealFilter::check_recipient(const core::Envelope
 }
 
 core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, const core::ClientInfo&,
-                                            const core::MessageBody& body) {
+                                            const core::MessageBody& body,
+                                            core::CopyListener* listener) {
   mime::Entity msg = mime::parse_header_block(source_of(body));
   if (!msg.ok) return refuse(554, "5.6.0", "message cannot be parsed: " + msg.error);
   auto from = mime::header_addresses(header_value(msg, "From"));
@@ -126,7 +127,9 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
   mime::Source inner = canonical;
   if (!secrets.empty()) {
     if (!build_signed(canonical, secrets.front(), options_.opaque_signing, signed_entity, why))
-      return refuse(451, "4.7.0", "signing failed: " + why);
+      return !signed_entity.tail.ok() || !signed_entity.opaque.ok()
+                 ? refuse(452, "4.3.1", "insufficient storage")  // a full spill directory
+                 : refuse(451, "4.7.0", "signing failed: " + why);
     inner = signed_entity.source;
   }
 
@@ -139,6 +142,7 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
   core::FilterResult result;
   for (auto& [key, rcpts] : groups) {
     core::MessageCopy copy{rcpts, core::MessageBody(options_.spill_dir)};
+    if (listener) listener->started(rcpts, copy.body);  // may be sent while written
     Treatment t = treatment[rcpts.front()];
     if (t == Treatment::plain) {
       // Explicitly allowed by configuration; Bcc (and Resent-Bcc) never leave this gateway.
@@ -160,6 +164,7 @@ core::FilterResult SmimeSealFilter::process(const core::Envelope& envelope, cons
       crypto::BioPtr b64 = base64_into(copy.body);
       smime::Status s =
           smime::encrypt(in.get(), b64.get(), to, {options_.cipher, options_.rsa_oaep});
+      if (!s.ok() && !copy.body.ok()) return refuse(452, "4.3.1", "insufficient storage");
       if (!s.ok()) return refuse(451, "4.7.0", "encryption failed: " + s.reason);
     }
     if (!copy.body.ok()) return refuse(452, "4.3.1", "insufficient storage");

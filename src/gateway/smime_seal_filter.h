@@ -19,7 +19,7 @@ class SmimeSealFilter : public core::MessageFilter {
   std::optional<smtp::Reply> check_recipient(const core::Envelope& envelope,
                                              const std::string& recipient) override;
   core::FilterResult process(const core::Envelope& envelope, const core::ClientInfo& client,
-                             const core::MessageBody& body) override;
+                             const core::MessageBody& body, core::CopyListener* listener) override;
 
  private:
   KeyLookup keys_;

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "server/copy_stream.h"
+
 namespace mailseal::server {
 
 namespace asio = net::asio;
@@ -149,15 +151,32 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
     // pool and resumes the coroutine on its own (I/O) executor.
     auto home = co_await asio::this_coro::executor;
     auto on_pool = asio::bind_executor(pool_, asio::use_awaitable);
+    // A message that spilled to a file is large: its copies go to the next hop while they
+    // are sealed (CopyStream). Small ones are sealed first, which spares the wake-ups.
+    std::shared_ptr<CopyStream> stream;
+    if (!queue_mode_ && body.spilled() && next_hop_->takes_growing_body()) {
+      stream = std::make_shared<CopyStream>(home);
+      asio::co_spawn(home, stream->deliver(*next_hop_, envelope, prefix, id), asio::detached);
+    }
     co_await asio::post(on_pool);
     try {
-      filtered = filter_->process(envelope, client, body);
+      filtered = filter_->process(envelope, client, body, stream.get());
     } catch (const std::exception& e) {
       spdlog::error("msg id={} filter failed: {}", id, e.what());
       filtered.refusal =
           smtp::make_reply(451, "4.3.0", "Internal error while processing the message");
     }
     co_await asio::post(home, asio::use_awaitable);
+    if (stream) {
+      stream->filter_returned(!filtered.refusal);
+      co_await stream->finished();
+      if (!filtered.refusal)
+        for (const auto& s : stream->sent()) {
+          note_refused(s.result, s.body);
+          for (const auto& x : s.result.recipients) results.push_back(x);
+          if (summary.empty()) summary = s.result.summary;
+        }
+    }
     outcome.filter_summary = filtered.summary;
     if (filtered.refusal) {
       outcome.reply = *filtered.refusal;
@@ -178,6 +197,7 @@ net::awaitable<RelayOutcome> Relay::relay(const core::Envelope& envelope,
       co_return outcome;
     }
     for (auto& copy : filtered.copies) {
+      if (stream && stream->announced(copy.body)) continue;  // delivered while sealed
       delivery::DeliveryRequest req{&envelope, copy.recipients, prefix, &copy.body, id};
       auto r = co_await next_hop_->deliver(req);
       note_refused(r, &copy.body);

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <string>
+#include <thread>
 
 namespace mailseal::core {
 namespace {
@@ -78,6 +81,60 @@ TEST(MessageBody, ReadAheadWindowIsExactAcrossAppends) {
   std::string big(expect.size(), '\0');
   EXPECT_EQ(b.read_at(0, big.data(), big.size()), static_cast<long>(expect.size()));
   EXPECT_EQ(big, expect);
+}
+
+// A filter's copy read by the relay while the filter still appends (core::CopyListener):
+// the reader sees exactly the bytes written so far, across the spill from memory to the
+// file, and is woken at least every kGrowthStep bytes.
+TEST(MessageBody, FollowedBodyIsReadWhileItIsWritten) {
+  MessageBody writer(std::filesystem::temp_directory_path(), 64 * 1024);
+  std::atomic<int> wakes{0};
+  std::atomic<bool> done{false};
+  std::string expect;
+  for (int i = 0; expect.size() < 3 * 1024 * 1024; ++i)
+    expect +=
+        "line " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 97), 'x') + "\r\n";
+  MessageBody view = writer.follow();
+  view.on_growth([&] { ++wakes; });
+  std::thread producer([&] {
+    for (std::size_t off = 0, step = 1; off < expect.size();
+         off += step, step = step * 7 % 9973 + 1)
+      writer.append(std::string_view(expect).substr(off, step));
+    EXPECT_TRUE(writer.ok());
+    done = true;
+  });
+  std::string got;
+  char buf[5000];
+  while (true) {
+    bool finished = done.load();  // before the read: a 0 after it means the end
+    long n = view.read_at(got.size(), buf, sizeof buf);
+    ASSERT_GE(n, 0);
+    got.append(buf, static_cast<std::size_t>(n));
+    ASSERT_EQ(got, expect.substr(0, got.size()));
+    if (n == 0 && finished) break;
+  }
+  producer.join();
+  EXPECT_EQ(got.size(), expect.size());
+  EXPECT_TRUE(view.spilled());
+  EXPECT_GE(wakes.load(), static_cast<int>(expect.size() / MessageBody::kGrowthStep) - 1);
+}
+
+TEST(MessageBody, FollowedBytesOutliveTheWriterAndItsMoves) {
+  MessageBody view(std::filesystem::temp_directory_path());
+  {
+    MessageBody writer(std::filesystem::temp_directory_path(), 100);
+    view = writer.follow();
+    writer.append(std::string(1000, 'a'));
+    MessageBody moved(std::move(writer));  // the filter moves its copy into its result
+    moved.append("b");
+    EXPECT_TRUE(moved.same_bytes(view));
+    EXPECT_FALSE(writer.same_bytes(view));
+    EXPECT_EQ(writer.size(), 0u);  // moved-from: empty and usable
+    writer.append("c");
+    EXPECT_EQ(writer.to_string(), "c");
+  }
+  EXPECT_EQ(view.size(), 1001u);
+  EXPECT_EQ(view.to_string(), std::string(1000, 'a') + "b");
 }
 
 }  // namespace

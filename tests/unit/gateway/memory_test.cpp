@@ -126,13 +126,13 @@ TEST(LargeMessage, SealAndOpenStayWithinTheMemoryBudget) {
       core::FilterResult sealed, opened;
       Phase seal = measure([&] {
         SmimeSealFilter f({&ks}, so);
-        sealed = f.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {}, msg);
+        sealed = f.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {}, msg, nullptr);
       });
       ASSERT_FALSE(sealed.refusal) << sealed.refusal->brief();
       Phase open = measure([&] {
         SmimeOpenFilter f({&ks}, oo);
         opened = f.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {},
-                           sealed.copies[0].body);
+                           sealed.copies[0].body, nullptr);
       });
       ASSERT_FALSE(opened.refusal) << opened.refusal->brief();
       std::printf("%s: message %zu MiB; seal peak +%ld KiB, open peak +%ld KiB\n", name.c_str(),

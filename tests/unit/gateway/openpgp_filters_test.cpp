@@ -112,14 +112,14 @@ struct Fixture : ::testing::Test {
   core::FilterResult seal(const std::string& msg, std::vector<std::string> rcpts,
                           SealOptions o = {}) {
     OpenpgpSealFilter f({&outside}, o);
-    return f.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg));
+    return f.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg), nullptr);
   }
   core::FilterResult open(const std::string& msg, std::vector<std::string> rcpts,
                           OpenOptions o = {}) {
     OpenDispatcher d(
         std::make_unique<SmimeOpenFilter>(std::vector<keys::KeySource*>{&inside}, o),
         std::make_unique<OpenpgpOpenFilter>(std::vector<keys::KeySource*>{&inside}, o));
-    return d.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg));
+    return d.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg), nullptr);
   }
 };
 
@@ -350,11 +350,11 @@ TEST(KeptKeyringWithStore, RemoveAndRegenerateAreSeenByTheNextMessage) {
   OpenpgpSealFilter seal({&admin->store()}, {});
   OpenpgpOpenFilter open({&admin->store()}, {});
   auto round_trip = [&](const char* want) {
-    auto r =
-        seal.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {}, body_of(kMessage));
+    auto r = seal.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {},
+                          body_of(kMessage), nullptr);
     if (r.refusal) return "refused " + std::to_string(r.refusal->code);
     auto o = open.process(core::Envelope{"alice@a.example", {"bob@b.example"}}, {},
-                          body_of(text_of(r.copies[0].body)));
+                          body_of(text_of(r.copies[0].body)), nullptr);
     if (o.refusal) return "open refused " + o.refusal->text;
     std::string out = text_of(o.copies[0].body);
     return out.find(want) != std::string::npos ? std::string("ok") : out;
@@ -436,7 +436,7 @@ TEST_F(RouterFixture, MixedRecipientsGetOneCopyPerFormat) {
       "From: alice@a.example\r\nTo: bob@b.example, carl@c.example\r\nSubject: s\r\n"
       "Content-Type: text/plain\r\n\r\nmixed\r\n";
   auto res = r.process(core::Envelope{"alice@a.example", {"bob@b.example", "carl@c.example"}}, {},
-                       body_of(msg));
+                       body_of(msg), nullptr);
   ASSERT_FALSE(res.refusal) << res.refusal->text;
   ASSERT_EQ(res.copies.size(), 2u);
   std::map<std::string, std::string> type;

@@ -107,12 +107,12 @@ struct SmimeFilters : ::testing::Test {
   core::FilterResult seal(const std::string& msg, const std::string& sender,
                           std::vector<std::string> rcpts, SealOptions o = {}) {
     SmimeSealFilter f({&outside_keys}, o);
-    return f.process(core::Envelope{sender, rcpts}, {}, body_of(msg));
+    return f.process(core::Envelope{sender, rcpts}, {}, body_of(msg), nullptr);
   }
   core::FilterResult open(const std::string& msg, std::vector<std::string> rcpts,
                           OpenOptions o = {}) {
     SmimeOpenFilter f({&inside_keys}, o);
-    return f.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg));
+    return f.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg), nullptr);
   }
 };
 
