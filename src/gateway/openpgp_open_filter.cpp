@@ -80,15 +80,17 @@ std::string verdict_word(openpgp::VerdictStatus s) {
 
 core::FilterResult OpenpgpOpenFilter::process(const core::Envelope& envelope,
                                               const core::ClientInfo&,
-                                              const core::MessageBody& body, core::CopyListener*) {
+                                              const core::MessageBody& body,
+                                              core::CopyListener* listener) {
   bool redo = false;
-  core::FilterResult result = run(envelope, body, true, redo);
+  core::FilterResult result = run(envelope, body, true, redo, listener);
   if (!redo) return result;
-  return run(envelope, body, false, redo);
+  return run(envelope, body, false, redo, listener);
 }
 
 core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
-                                          const core::MessageBody& body, bool kept, bool& redo) {
+                                          const core::MessageBody& body, bool kept, bool& redo,
+                                          core::CopyListener* listener) {
   core::FilterResult result;
   std::optional<Refusal> refusal;
   auto refuse = [&](int code, const char* enh, std::string text) {
@@ -323,6 +325,9 @@ core::FilterResult OpenpgpOpenFilter::run(const core::Envelope& envelope,
   }
   outer.push_back({options_.trace_header, trace});
   core::MessageCopy copy{envelope.recipients, core::MessageBody(options_.spill_dir)};
+  // Verified and decided (a run that is done again returned before this): what remains
+  // is writing the copy, which may go to the next hop as it is written.
+  if (listener && !redo) listener->started(copy.recipients, copy.body);
   copy.body.append(mime::header_block(outer));
   if (replace) {
     copy_crlf(current, copy.body);

@@ -36,7 +36,7 @@ class OpenpgpOpenFilter : public core::MessageFilter {
   // a key the sources no longer give as imported (openpgp_keys.h); its result is then
   // discarded and the message done again with a fresh keyring.
   core::FilterResult run(const core::Envelope& envelope, const core::MessageBody& body, bool kept,
-                         bool& redo);
+                         bool& redo, core::CopyListener* listener);
   // Issue 6: files the key a fully verified message carries (gateway/harvest.h); returns
   // the summary's "; harvested=..." part, empty when nothing new was stored.
   std::string harvest(const std::vector<mime::Header>& headers, const mime::Source& content,

@@ -28,14 +28,19 @@ def keys(gw, *args):
     assert r.returncode == 0, r.stderr
 
 
-def seal_gateway(tmp_path, sink):
+def seal_gateway(tmp_path, sink, fmt="smime"):
+    seal = '[seal]\nformats = ["openpgp"]\n' if fmt == "openpgp" else "[seal]\n"
     gw = Mailseal(tmp_path, inside_next_hop=sink.next_hop(), outside_next_hop=sink.next_hop(),
-                  extra='[seal]\n[open]\n',
-                  inside='max_message_size = "50M"\n', outside='max_message_size = "50M"\n')
+                  extra=seal + "[open]\n", inside='max_message_size = "50M"\n',
+                  outside='max_message_size = "50M"\n')
     keys(gw, "init")
-    keys(gw, "ca", "init", "--domain", "example.org")
-    keys(gw, "generate", "alice@example.org")
-    keys(gw, "generate", "bob@example.org")
+    if fmt == "openpgp":
+        keys(gw, "generate", "alice@example.org", "--openpgp")
+        keys(gw, "generate", "bob@example.org", "--openpgp")
+    else:
+        keys(gw, "ca", "init", "--domain", "example.org")
+        keys(gw, "generate", "alice@example.org")
+        keys(gw, "generate", "bob@example.org")
     return gw
 
 
@@ -50,21 +55,24 @@ def attachment_message(subject, size):
     return head + b64, b64
 
 
-def test_large_copy_streamed_to_the_next_hop_arrives_whole_and_opens(tmp_path, sink):
-    gw = seal_gateway(tmp_path, sink)
+@pytest.mark.parametrize("fmt", ["smime", "openpgp"])
+def test_large_copy_streamed_to_the_next_hop_arrives_whole_and_opens(tmp_path, sink, fmt):
+    gw = seal_gateway(tmp_path, sink, fmt)
     with gw:
         msg, b64 = attachment_message("big", 3 * 1024 * 1024)  # spills: the streamed path
         r = send(gw.inside_port, "alice@example.org", ["bob@example.org"], msg)
         assert status(r) == (250, "2.0.0"), r
         [sealed] = sink.wait_messages(1)
         data = sealed["data"]
-        assert b"application/pkcs7-mime" in data and b64[:76].encode() not in data
+        sealed_as = b"application/pgp-encrypted" if fmt == "openpgp" else b"application/pkcs7-mime"
+        assert sealed_as in data and b64[:76].encode() not in data
         # The sealed copy, opened by the same gateway's outside side (streamed as well):
         # the original bytes, verified.
         r = send(gw.outside_port, "alice@example.org", ["bob@example.org"], data.decode())
         assert status(r) == (250, "2.0.0"), r
         opened = sink.wait_messages(2)[1]["data"]
         assert b"verdict=valid" in opened
+        assert (b"format=openpgp" in opened) == (fmt == "openpgp")
         assert opened.endswith(b64.encode())
     assert gw.log().count("relayed (next hop: 250") == 2
 
