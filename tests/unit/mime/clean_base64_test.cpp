@@ -52,7 +52,7 @@ TEST(CleanBase64, DecodesLikeGMime) {
   for (std::size_t len : {0u, 1u, 2u, 3u, 4u, 5u, 56u, 57u, 58u, 1000u, 70000u}) {
     std::string raw(len, '\0');
     for (auto& c : raw) c = static_cast<char>(rng());
-    for (std::size_t line : {76u, 64u, 4u, 100000u}) {
+    for (std::size_t line : {76u, 64u, 4u, 7u, 73u, 100000u}) {  // 7, 73: groups split by line ends
       for (const char* eol : {"\r\n", "\n"}) {
         std::string body = b64(raw, line, eol);
         ASSERT_TRUE(decode_clean_base64(source_from_string(body), [](std::string_view) {

@@ -257,6 +257,27 @@ TEST(MimeSigned, LocatorRejectsWrongShapes) {
   EXPECT_EQ(ok.content_length, 1u);
 }
 
+// The locator reads 64 KiB at a time: delimiters and line ends that straddle a piece
+// boundary, CRLF and LF, and lines that only look like delimiters.
+TEST(MimeSigned, LocatorIsExactAcrossPieceBoundaries) {
+  for (const std::string eol : {"\r\n", "\n"}) {
+    for (std::size_t shift = 0; shift < 8; ++shift) {
+      std::string content;
+      for (int i = 0; content.size() < 65530 - shift; ++i)
+        content += (i % 50 == 0   ? "--bb not a delimiter"
+                    : i % 51 == 0 ? "--b-"
+                                  : "line") +
+                   std::string(static_cast<std::size_t>(i % 70), 'x') + eol;
+      std::string body = "--b" + eol + content + eol + "--b" + eol + "SIG" + eol + "--b--" + eol;
+      SignedParts sp = locate_signed_parts(source_from_string(body), "b");
+      ASSERT_TRUE(sp.ok) << sp.error << " shift " << shift;
+      EXPECT_EQ(sp.content_offset, 3 + eol.size());
+      EXPECT_EQ(body.substr(sp.content_offset, sp.content_length), content) << shift;
+      EXPECT_EQ(body.substr(sp.signature_offset, sp.signature_length), "SIG");
+    }
+  }
+}
+
 TEST(MimeBuild, Pkcs7HeadersAndHeaderBlock) {
   EXPECT_NE(pkcs7_mime_headers(SmimeKind::auth_enveloped).find("smime-type=authEnveloped-data"),
             std::string::npos);
