@@ -1541,9 +1541,9 @@ def report(ctx, sections, started, elapsed):
                     continue
                 big = mb == 100
                 ceil = R.med(k + "_ceiling")
-                ratio = f"{R.med(k) / ceil * 100:.1f} %" if ceil else "–"
+                share = f"{R.med(k) / ceil * 100:.1f} %" if ceil else "–"
                 a(f"| {d} | {mb} MiB | {cell(k)} | {cell(k + '_gwcpu')} | {cell(k + '_direct')} | "
-                  f"{cell(k + '_sink_out')} | {fmt(ceil)} | {ratio} | {fmt(R.med(k + '_hwm'))} | "
+                  f"{cell(k + '_sink_out')} | {fmt(ceil)} | {share} | {fmt(R.med(k + '_hwm'))} | "
                   f"{fmt(R.med(k + '_idle'))} | "
                   f"{verdict(R.med(k) * 1.048576 >= 150) if big else '–'} | "
                   f"{verdict(R.med(k + '_hwm') * 1.048576 < 128) if big else '–'} |")
@@ -1674,10 +1674,10 @@ def main():
         if k.endswith("_bg") and max(f["values"]) > 0.3:
             R.notes.append(f"{k[:-3]}: other processes used up to {max(f['values']):.2f} cores during a run")
     elapsed = time.time() - t0
+    if args.json:  # first: the figures survive a failing report
+        Path(args.json).write_text(json.dumps({k: f for k, f in R.fig.items()}, indent=1))
     text = report(ctx, sections, started, elapsed)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({k: f for k, f in R.fig.items()}, indent=1))
     if args.out:
         out = Path(args.out)
         kept = ""
