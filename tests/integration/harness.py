@@ -2,6 +2,7 @@
 configuration, and a scriptable SMTP sink to play the next hop. Used by every
 integration test; no mocks of mailseal itself."""
 
+import contextlib
 import os
 import random
 import re
@@ -57,6 +58,23 @@ def wait_port(port, timeout=15.0):
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str):
+    """A tmpfs of `size` (e.g. "2m") mounted at `path` for the duration: a disk that fills
+    up. Skips the test when it cannot be mounted (needs root)."""
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs at {path} (needs root): {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 class Mailseal:

@@ -6,20 +6,14 @@ import subprocess
 
 import pytest
 
-from harness import PySink
+from harness import PySink, small_tmpfs
 from queue_helpers import message, queue_cmd, queue_gateway, queue_ids, send, spool_files, status, wait_until
 
 
 @pytest.fixture
 def small_spool(tmp_path):
-    spool = tmp_path / "state" / "queue"
-    spool.mkdir(parents=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(spool)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the spool (needs root): {r.stderr.strip()}")
-    yield spool
-    subprocess.run(["umount", "-l", str(spool)], check=False)
+    with small_tmpfs(tmp_path / "state" / "queue", "2m") as spool:
+        yield spool
 
 
 def test_full_spool_refuses_with_452_and_loses_nothing(tmp_path, small_spool):

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from harness import MAILSEAL_BIN, Mailseal, PySink
+from harness import MAILSEAL_BIN, Mailseal, PySink, small_tmpfs
 from queue_helpers import send, status
 
 
@@ -79,14 +79,8 @@ def test_large_copy_streamed_to_the_next_hop_arrives_whole_and_opens(tmp_path, s
 
 @pytest.fixture
 def small_spill_dir(tmp_path):
-    spill = tmp_path / "state" / "tmp"
-    spill.mkdir(parents=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(spill)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the spill directory (needs root): {r.stderr.strip()}")
-    yield spill
-    subprocess.run(["umount", "-l", str(spill)], check=False)
+    with small_tmpfs(tmp_path / "state" / "tmp", "6m") as spill:
+        yield spill
 
 
 def test_sealing_failing_after_the_copy_was_started_delivers_nothing(tmp_path, sink,
