@@ -931,13 +931,13 @@ def direct_transfer(ctx, msg, n, setup_cpu):
     return res["seconds"], max(0.0, res["our_cpu"] - sink_cpu - setup_cpu) / n, sink_cpu / n
 
 
-def large_ceiling(direction, mb, client_in, sink_out):
+def large_ceiling(direction, mb, client_in, sink_out, alg="rsa"):
     """MiB/s a gateway could at most reach in this harness for one large message: the load
     generator must send the input and smtp-sink take the output (their CPU measured alone,
     one session each), and the gateway must at least do the symmetric crypto of the
     computed ceilings (SHA-256, AES-256-CBC, base64 per byte); all on the 2 cores. smtp-sink
     is one process, so the time can also not be below its own CPU for the output."""
-    crypto = crypto_cost_us("out" if direction == "seal" else "in", "rsa", 1, size=mb * 1048576)
+    crypto = crypto_cost_us("out" if direction == "seal" else "in", alg, 1, size=mb * 1048576)
     if crypto is None:
         return None
     cores = os.cpu_count() or 1
@@ -945,53 +945,65 @@ def large_ceiling(direction, mb, client_in, sink_out):
     return mb / seconds
 
 
+# Large messages: S/MIME RSA-2048 (the keys of the targets' first rows) and OpenPGP
+# Ed25519/Cv25519. Figure keys: large_{direction}_{mb}m for S/MIME (as in every run since
+# the first), large_ed_{direction}_{mb}m for OpenPGP.
+LARGE_ALGS = (("rsa", "large"), ("ed", "large_ed"))
+
+
 def section_large(ctx):
     sizes = [1, 20, 100] if not ctx.quick else [1, 20]
-    seal_inputs(ctx, "rsa", sizes)
-    state = keys_setup(ctx, "rsa")
-    for direction in ("seal", "open"):
-        for mb in sizes:
-            n = {1: 5, 20: 2, 100: 1}[mb]
-            plain, sealed = large_message(ctx, mb), ctx.sealed[("rsa", f"{mb}m", 1)]
-            msg, out = (plain, sealed) if direction == "seal" else (sealed, plain)
-            sink = Sink(ctx.work)
-            gw = Gateway(ctx, state, smtp_hop(sink.port), smtp_hop(sink.port), seal=direction == "seal",
-                         open_=direction == "open", max_size="400M")
-            rates, gwcpu, idle = [], [], None
-            try:
-                idle = gw.mem()["VmRSS"]
-                for i in range(ctx.runs):
-                    port = gw.inside if direction == "seal" else gw.outside
-                    r = measured(ctx, lambda: loadgen(ctx, port, 1, n, str(msg) + ".crlf", timeout=900), [sink, gw])
-                    rates.append(mb * n / r["seconds"])
-                    gwcpu.append(r["server_cpu"][1] / n)
-                mem = gw.mem()
-            finally:
-                gw.stop()
-                sink.stop()
-            # The same messages without mailseal, in the same run: the input as the client
-            # sends it, the output as the next hop receives it.
-            direct, client_in, sink_out = [], [], []
-            setup_in, setup_out = loadgen_setup_cpu(ctx, msg), loadgen_setup_cpu(ctx, out)
-            for i in range(ctx.runs):
-                secs, c_in, _ = direct_transfer(ctx, msg, n, setup_in)
-                direct.append(mb * n / secs)
-                client_in.append(c_in)
-                sink_out.append(direct_transfer(ctx, out, n, setup_out)[2])
-            k = f"large_{direction}_{mb}m"
-            R.add("large", k, "MiB/s", rates, f"{direction} RSA-2048 1 rcpt, {mb} MiB plaintext, {n} msg/run")
-            R.add("large", k + "_gwcpu", "CPU s/msg", gwcpu, "mailseal process only")
-            R.add("large", k + "_direct", "MiB/s", direct, "loadgen -> smtp-sink alone, the input message")
-            R.add("large", k + "_client_in", "CPU s/msg", client_in, "loadgen sending the input message "
-                  "(its set-up, --messages 0, subtracted)")
-            R.add("large", k + "_sink_out", "CPU s/msg", sink_out, "smtp-sink taking the output message")
-            ceiling = large_ceiling(direction, mb, statistics.median(client_in), statistics.median(sink_out))
-            if ceiling is not None:
-                R.add("large", k + "_ceiling", "MiB/s", [ceiling], "computed from the medians (large_ceiling)")
-            R.add("large", k + "_hwm", "MiB", [mem["VmHWM"] / 1024], "VmHWM over all runs, fresh daemon")
-            R.add("large", k + "_idle", "MiB", [idle / 1024], "VmRSS before the first message")
-            log(f"large {direction} {mb} MB: {statistics.median(rates):.1f} MiB/s (ceiling "
-                f"{fmt(ceiling)}), peak {mem['VmHWM'] / 1024:.1f} MiB (idle {idle / 1024:.1f} MiB)")
+    for alg, prefix in LARGE_ALGS:
+        seal_inputs(ctx, alg, sizes)
+        state = keys_setup(ctx, alg)
+        for direction in ("seal", "open"):
+            for mb in sizes:
+                large_case(ctx, alg, prefix, state, direction, mb)
+
+
+def large_case(ctx, alg, prefix, state, direction, mb):
+    n = {1: 5, 20: 2, 100: 1}[mb]
+    plain, sealed = large_message(ctx, mb), ctx.sealed[(alg, f"{mb}m", 1)]
+    msg, out = (plain, sealed) if direction == "seal" else (sealed, plain)
+    sink = Sink(ctx.work)
+    gw = Gateway(ctx, state, smtp_hop(sink.port), smtp_hop(sink.port), seal=direction == "seal",
+                 open_=direction == "open", max_size="400M", formats=seal_formats(alg))
+    rates, gwcpu, idle = [], [], None
+    try:
+        idle = gw.mem()["VmRSS"]
+        for i in range(ctx.runs):
+            port = gw.inside if direction == "seal" else gw.outside
+            r = measured(ctx, lambda: loadgen(ctx, port, 1, n, str(msg) + ".crlf", timeout=900), [sink, gw])
+            rates.append(mb * n / r["seconds"])
+            gwcpu.append(r["server_cpu"][1] / n)
+        mem = gw.mem()
+    finally:
+        gw.stop()
+        sink.stop()
+    # The same messages without mailseal, in the same run: the input as the client
+    # sends it, the output as the next hop receives it.
+    direct, client_in, sink_out = [], [], []
+    setup_in, setup_out = loadgen_setup_cpu(ctx, msg), loadgen_setup_cpu(ctx, out)
+    for i in range(ctx.runs):
+        secs, c_in, _ = direct_transfer(ctx, msg, n, setup_in)
+        direct.append(mb * n / secs)
+        client_in.append(c_in)
+        sink_out.append(direct_transfer(ctx, out, n, setup_out)[2])
+    k = f"{prefix}_{direction}_{mb}m"
+    what = "OpenPGP Ed25519/Cv25519" if alg == "ed" else "RSA-2048"
+    R.add("large", k, "MiB/s", rates, f"{direction} {what} 1 rcpt, {mb} MiB plaintext, {n} msg/run")
+    R.add("large", k + "_gwcpu", "CPU s/msg", gwcpu, "mailseal process only")
+    R.add("large", k + "_direct", "MiB/s", direct, "loadgen -> smtp-sink alone, the input message")
+    R.add("large", k + "_client_in", "CPU s/msg", client_in, "loadgen sending the input message "
+          "(its set-up, --messages 0, subtracted)")
+    R.add("large", k + "_sink_out", "CPU s/msg", sink_out, "smtp-sink taking the output message")
+    ceiling = large_ceiling(direction, mb, statistics.median(client_in), statistics.median(sink_out), alg)
+    if ceiling is not None:
+        R.add("large", k + "_ceiling", "MiB/s", [ceiling], "computed from the medians (large_ceiling)")
+    R.add("large", k + "_hwm", "MiB", [mem["VmHWM"] / 1024], "VmHWM over all runs, fresh daemon")
+    R.add("large", k + "_idle", "MiB", [idle / 1024], "VmRSS before the first message")
+    log(f"large {alg} {direction} {mb} MB: {statistics.median(rates):.1f} MiB/s (ceiling "
+        f"{fmt(ceiling)}), peak {mem['VmHWM'] / 1024:.1f} MiB (idle {idle / 1024:.1f} MiB)")
 
 
 # ---------------------------------------------------------------- 7. idle sessions
@@ -1335,9 +1347,10 @@ def report(ctx, sections, started, elapsed):
           f"({worst[1].replace('_', ' ')}) | {verdict(worst[0] < 20)} |")
     else:
         a("| added latency p99 < 20 ms | not measured in this run | – |")
-    lr, lh = R.med("large_seal_100m"), R.med("large_seal_100m_hwm")
-    lro, lho = R.med("large_open_100m"), R.med("large_open_100m_hwm")
-    for label, rate, hwm, k in (("seal", lr, lh, "large_seal_100m"), ("open", lro, lho, "large_open_100m")):
+    lr, lro = R.med("large_seal_100m"), R.med("large_open_100m")
+    for label, k in (("seal", "large_seal_100m"), ("open", "large_open_100m"),
+                     ("OpenPGP seal", "large_ed_seal_100m"), ("OpenPGP open", "large_ed_open_100m")):
+        rate, hwm = R.med(k), R.med(k + "_hwm")
         if rate is None:
             continue
         ceil = R.med(k + "_ceiling")
@@ -1521,7 +1534,7 @@ def report(ctx, sections, started, elapsed):
 
     # ---- large
     if any(k.startswith("large_") for k in R.fig):
-        a("## 6. Large messages (S/MIME RSA-2048, 1 rcpt, 1 session)")
+        a("## 6. Large messages (S/MIME RSA-2048 and OpenPGP Ed25519/Cv25519, 1 rcpt, 1 session)")
         a("")
         a("MiB/s = plaintext MiB × messages / loadgen wall time (connect to last reply, including "
           "the transfer into mailseal and from mailseal to smtp-sink). A fresh daemon per size and "
@@ -1533,25 +1546,25 @@ def report(ctx, sections, started, elapsed):
           "cost nothing beyond that crypto could reach here. The targets are in MB (10^6 bytes): "
           "150 MB/s = 143 MiB/s.")
         a("")
-        a("| direction | size | MiB/s | mailseal CPU s/msg | loadgen → smtp-sink alone, input, MiB/s "
-          "| smtp-sink CPU s for the output | **ceiling** MiB/s | ÷ ceiling | daemon peak VmHWM MiB "
-          "| daemon idle VmRSS MiB | ≥ 150 MB/s | peak < 128 MB |")
-        a("|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for d in ("seal", "open"):
-            for mb in (1, 20, 100):
-                k = f"large_{d}_{mb}m"
-                if not R.has(k):
-                    continue
-                big = mb == 100
-                ceil = R.med(k + "_ceiling")
-                share = f"{R.med(k) / ceil * 100:.1f} %" if ceil else "–"
-                a(f"| {d} | {mb} MiB | {cell(k)} | {cell(k + '_gwcpu')} | {cell(k + '_direct')} | "
-                  f"{cell(k + '_sink_out')} | {fmt(ceil)} | {share} | {fmt(R.med(k + '_hwm'))} | "
-                  f"{fmt(R.med(k + '_idle'))} | "
-                  f"{verdict(R.med(k) * 1.048576 >= 150) if big else '–'} | "
-                  f"{verdict(R.med(k + '_hwm') * 1.048576 < 128) if big else '–'} |")
-        a("")
-        a("| OpenPGP large messages | – | " + PGP_NOT_HERE + " | | | | |")
+        a("| keys | direction | size | MiB/s | mailseal CPU s/msg | loadgen → smtp-sink alone, input, "
+          "MiB/s | smtp-sink CPU s for the output | **ceiling** MiB/s | ÷ ceiling | daemon peak VmHWM "
+          "MiB | daemon idle VmRSS MiB | ≥ 150 MB/s | peak < 128 MB |")
+        a("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for alg, prefix in LARGE_ALGS:
+            for d in ("seal", "open"):
+                for mb in (1, 20, 100):
+                    k = f"{prefix}_{d}_{mb}m"
+                    if not R.has(k):
+                        continue
+                    big = mb == 100
+                    ceil = R.med(k + "_ceiling")
+                    share = f"{R.med(k) / ceil * 100:.1f} %" if ceil else "–"
+                    keys = "OpenPGP Ed25519/Cv25519" if alg == "ed" else "S/MIME RSA-2048"
+                    a(f"| {keys} | {d} | {mb} MiB | {cell(k)} | {cell(k + '_gwcpu')} | "
+                      f"{cell(k + '_direct')} | {cell(k + '_sink_out')} | {fmt(ceil)} | {share} | "
+                      f"{fmt(R.med(k + '_hwm'))} | {fmt(R.med(k + '_idle'))} | "
+                      f"{verdict(R.med(k) * 1.048576 >= 150) if big else '–'} | "
+                      f"{verdict(R.med(k + '_hwm') * 1.048576 < 128) if big else '–'} |")
         a("")
 
     if R.has("idle_rss"):
