@@ -79,12 +79,35 @@ def start_gateway(ctx, a, state, sink, **kw):
     return gw, gw.inside if a.direction == "seal" else gw.outside
 
 
+def print_timeline(data, step=0.1):
+    """Samples per daemon thread per `step` seconds (perf samples at 999 Hz, so 100 in a
+    0.1 s row is one busy core): which stage runs when, and what waits for what."""
+    out = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,time"],
+                         capture_output=True, text=True).stdout
+    rows, tids = {}, set()
+    for line in out.splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) < 2:
+            continue
+        tid, t = int(parts[0]), float(parts[1])
+        rows.setdefault(int(t / step), {}).setdefault(tid, 0)
+        rows[int(t / step)][tid] += 1
+        tids.add(tid)
+    order = sorted(tids)
+    print(f"-- samples per thread per {step} s (threads: {' '.join(map(str, order))})")
+    first = min(rows) if rows else 0
+    for b in range(first, max(rows) + 1 if rows else 0):
+        counts = rows.get(b, {})
+        print(f"  +{(b - first) * step:5.1f} s  " + " ".join(f"{counts.get(t, 0):4d}" for t in order))
+
+
 def perf_main(ctx, a):
     try:
         state, msg = setup_inputs(ctx, a)
         sink = B.Sink(ctx.work)
         gw, port = start_gateway(ctx, a, state, sink, max_size="400M")
-        B.loadgen(ctx, port, a.sessions, max(200, a.n // 10), str(msg) + ".crlf")  # warm-up
+        warm = 1 if a.size_mb else max(200, a.n // 10)  # a large message: one is enough
+        B.loadgen(ctx, port, a.sessions, warm, str(msg) + ".crlf")
         data = ctx.work / "perf.data"
         graph = ["--call-graph", "dwarf,16384"] if a.dwarf else ["-g"]
         perf = subprocess.Popen(["perf", "record", "-q", *graph, "-F", "999", "-p", str(gw.pid), "-o", str(data)],
@@ -98,7 +121,8 @@ def perf_main(ctx, a):
         B.PROCS.stop(gw.proc)
         sink.stop()
         user, system = (u1 - u0) / a.n * 1e6, (s1 - s0) / a.n * 1e6
-        print(f"{a.direction} {a.alg} 10 KB 1 rcpt, {a.sessions} sessions, {a.n} messages: "
+        size = f"{a.size_mb} MiB" if a.size_mb else "10 KB"
+        print(f"{a.direction} {a.alg} {size} 1 rcpt, {a.sessions} sessions, {a.n} messages: "
               f"{r['msgs_per_s']:.0f} msgs/s; daemon CPU {user + system:.0f} µs/msg = user {user:.0f} "
               f"+ kernel {system:.0f}; {(c1 - c0) / a.n:.1f} context switches/msg")
         for sort, limit in (("dso", "1"), ("dso,sym", "0.5")):
@@ -109,6 +133,8 @@ def perf_main(ctx, a):
             print(f"-- samples by {sort}")
             for line in rows[:a.top]:
                 print(line[:160])
+        if a.timeline:
+            print_timeline(data)
         print(f"perf data: {data} (kept only with --out)")
         if a.out:
             shutil.copy(data, a.out)
@@ -130,6 +156,8 @@ def main():
     ap.add_argument("--perf", action="store_true", help="perf record under load instead of callgrind")
     ap.add_argument("--sessions", type=int, default=100, help="--perf: parallel sessions")
     ap.add_argument("--dwarf", action="store_true", help="--perf: DWARF call graphs (user stacks; big files)")
+    ap.add_argument("--timeline", action="store_true",
+                    help="--perf: samples per daemon thread per 0.1 s (stages of a large message)")
     ap.add_argument("--workers", type=int, default=0, help="[server] workers of the daemon (0: its default)")
     a = ap.parse_args()
     a.alg = {"pgp": "ed"}.get(a.alg, a.alg)  # run.py's name for Ed25519/Cv25519 keys

@@ -24,4 +24,10 @@ net::awaitable<GrowingBody::Next> GrowingBody::wait(std::size_t offset) const {
   }
 }
 
+net::awaitable<bool> GrowingBody::finished() const {
+  Next next = Next::more;
+  while (next == Next::more) next = co_await wait(view_.size());
+  co_return next == Next::end;
+}
+
 }  // namespace mailseal::delivery

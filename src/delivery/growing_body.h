@@ -32,6 +32,8 @@ class GrowingBody {
   // On the strand: `more` when the body holds more than `offset` bytes, `end` when it is
   // whole and holds exactly `offset`, `failed` when the filter gave it up.
   net::awaitable<Next> wait(std::size_t offset) const;
+  // On the strand: waits until the filter has returned; true when the copy is whole.
+  net::awaitable<bool> finished() const;
 
  private:
   static constexpr int kWriting = 0, kWhole = 1, kFailed = 2;

@@ -282,15 +282,9 @@ net::awaitable<SmtpNextHop::Transaction> SmtpNextHop::transact(ClientSession& se
       throw Abort{make_reply(550, "5.6.7", "Next hop does not support SMTPUTF8 (RFC 6531 3.5)")};
     // No MIME downgrade: 8-bit content declared BODY=8BITMIME is refused rather than sent
     // as 8-bit to a next hop that did not announce 8BITMIME (RFC 6152 3).
-    if (env.body_8bit && !ext.eightbit && request.growing) {
-      // Whether a copy still being written has 8-bit bytes is known once it is whole.
-      std::size_t seen = 0;
-      while (true) {
-        GrowingBody::Next next = co_await request.growing->wait(seen);
-        if (next != GrowingBody::Next::more) break;
-        seen = request.body->size();
-      }
-    }
+    // Whether a copy still being written has 8-bit bytes is known once it is whole (a
+    // copy given up is dropped in the DATA loop below).
+    if (env.body_8bit && !ext.eightbit && request.growing) co_await request.growing->finished();
     if (env.body_8bit && !ext.eightbit && has_8bit(request.prefix, *request.body))
       throw Abort{make_reply(554, "5.6.3", "Next hop does not support 8BITMIME (RFC 6152 3)")};
     std::string mail = "MAIL FROM:<" + env.sender + ">";

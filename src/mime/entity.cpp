@@ -191,8 +191,6 @@ void collect_encodings(GMimeObject* obj, std::vector<int>& out) {
   if (GMIME_IS_PART(obj)) out.push_back(g_mime_part_get_content_encoding(GMIME_PART(obj)));
 }
 
-// Bytes 1-127 only, every line ended by CRLF (no bare CR or LF) and at most 998 octets
-// before it (RFC 5322 2.1.1): text that no transport or canonicalisation would change.
 // True when none of the eight bytes is NUL, CR, LF or has the high bit set.
 bool plain_word(std::uint64_t w) {
   constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
@@ -201,6 +199,8 @@ bool plain_word(std::uint64_t w) {
          !has_zero(w ^ (ones * '\n'));
 }
 
+// Bytes 1-127 only, every line ended by CRLF (no bare CR or LF) and at most 998 octets
+// before it (RFC 5322 2.1.1): text that no transport or canonicalisation would change.
 bool seven_bit_crlf(const Source& src, std::size_t from) {
   // Byte classes: 0 ordinary, 1 CR, 2 LF, 3 never allowed (NUL, 8-bit).
   static constexpr auto kClass = [] {

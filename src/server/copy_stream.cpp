@@ -21,7 +21,6 @@ void CopyStream::filter_returned(bool whole) {
   {
     std::lock_guard lock(mutex_);
     returned_ = true;
-    whole_ = whole;
     for (auto& c : copies_) c->growing.finish(whole);
   }
   announced_.notify();
@@ -49,13 +48,13 @@ net::awaitable<void> CopyStream::deliver(delivery::NextHop& hop, const core::Env
                                   id,        &copy->growing};
     try {
       delivery::DeliveryResult r = co_await hop.deliver(req);
-      sent_.push_back(Sent{copy->recipients, &copy->growing.body(), std::move(r)});
+      sent_.push_back(Sent{&copy->growing.body(), std::move(r)});
     } catch (const std::exception& e) {
       // deliver() reports failures as replies; anything thrown is a bug: the copy counts
       // as not delivered (the relay answers 451) rather than ending the coroutine silently.
       spdlog::error("msg id={} streamed delivery failed: {}", id, e.what());
       sent_.push_back(
-          Sent{copy->recipients, &copy->growing.body(),
+          Sent{&copy->growing.body(),
                delivery::all_recipients(req, smtp::make_reply(451, "4.3.0", "Internal error"))});
     }
   }

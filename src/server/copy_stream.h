@@ -38,7 +38,6 @@ class CopyStream : public core::CopyListener {
   net::awaitable<void> finished() const;
 
   struct Sent {
-    std::vector<std::string> recipients;
     const core::MessageBody* body;  // whole once finished() returned
     delivery::DeliveryResult result;
   };
@@ -57,7 +56,6 @@ class CopyStream : public core::CopyListener {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Copy>> copies_;  // stable addresses: the sender holds them
   bool returned_ = false;
-  bool whole_ = false;
   net::StrandEvent announced_;  // a copy was started, or the filter returned
   bool done_ = false;           // deliver() ended (strand only)
   net::StrandEvent done_event_;

@@ -114,6 +114,12 @@ struct Fixture : ::testing::Test {
     OpenpgpSealFilter f({&outside}, o);
     return f.process(core::Envelope{"alice@a.example", rcpts}, {}, body_of(msg), nullptr);
   }
+  // Sealed for a recipient without a key under no_certificate = sign_only.
+  core::FilterResult seal_sign_only(const std::string& msg) {
+    SealOptions so;
+    so.no_certificate = RecipientFallback::sign_only;
+    return seal(msg, {"nokey@c.example"}, so);
+  }
   core::FilterResult open(const std::string& msg, std::vector<std::string> rcpts,
                           OpenOptions o = {}) {
     OpenDispatcher d(
@@ -180,9 +186,7 @@ TEST_F(Fixture, CanonicalMessageIsSealedInPlace) {
             std::string::npos)
       << out;
 
-  SealOptions so;
-  so.no_certificate = RecipientFallback::sign_only;
-  auto s = seal(attachment, {"nokey@c.example"}, so);
+  auto s = seal_sign_only(attachment);
   ASSERT_FALSE(s.refusal) << s.refusal->text;
   std::string signed_copy = text_of(s.copies[0].body);
   EXPECT_NE(signed_copy.find("\r\n\r\nVGhlIHNlY3JldCBwbGFuLg==\r\n"), std::string::npos);
@@ -208,9 +212,7 @@ TEST_F(Fixture, BccRecipientGetsOwnCopy) {
 }
 
 TEST_F(Fixture, SignOnlyIsMultipartSignedAndTamperingIsRefused) {
-  SealOptions so;
-  so.no_certificate = RecipientFallback::sign_only;
-  auto r = seal(kMessage, {"nokey@c.example"}, so);
+  auto r = seal_sign_only(kMessage);
   ASSERT_FALSE(r.refusal) << r.refusal->text;
   std::string out = text_of(r.copies[0].body);
   EXPECT_NE(out.find("multipart/signed; micalg=pgp-sha256;"), std::string::npos);
